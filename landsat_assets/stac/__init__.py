@@ -1,0 +1,1 @@
+"""Scene discovery: STAC items normalized into one scene record, whatever API served them."""
