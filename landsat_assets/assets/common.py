@@ -1,0 +1,59 @@
+"""What every per-scene asset shares: partitions, backfill policy, retries, UI metadata."""
+
+import base64
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from dagster import (
+    AssetExecutionContext,
+    BackfillPolicy,
+    Backoff,
+    Jitter,
+    MetadataValue,
+    RetryPolicy,
+)
+
+from landsat_assets.partitions import landsat_scenes
+
+SCENES_PER_RUN = int(os.environ.get("LANDSAT_SCENES_PER_RUN", "10"))
+"""Partitions one backfill run covers: bounded runs, and a failure costs at most one batch."""
+
+per_scene = {
+    "partitions_def": landsat_scenes,
+    "backfill_policy": BackfillPolicy.multi_run(max_partitions_per_run=SCENES_PER_RUN),
+}
+
+imagery_retry_policy = RetryPolicy(
+    max_retries=2, delay=2, backoff=Backoff.EXPONENTIAL, jitter=Jitter.PLUS_MINUS
+)
+"""Remote archives fail transiently; retried steps rewrite whole objects, never append."""
+
+IMAGERY_POOL = "landsat_imagery"
+
+
+def png_markdown(png: bytes, alt: str) -> MetadataValue:
+    encoded = base64.b64encode(png).decode("ascii")
+    return MetadataValue.md(f"![{alt}](data:image/png;base64,{encoded})")
+
+
+def storage_link(uri: str) -> MetadataValue:
+    if uri.startswith("s3://"):
+        return MetadataValue.url(uri)
+    return MetadataValue.path(str(Path(uri)))
+
+
+def progress_logger(
+    context: AssetExecutionContext, what: str, scene: str
+) -> Callable[[int, int], None]:
+    """Log block progress every tenth of the work, so long reads show in the run log."""
+    last_decile = -1
+
+    def report(done: int, total: int) -> None:
+        nonlocal last_decile
+        decile = done * 10 // total
+        if decile != last_decile:
+            last_decile = decile
+            context.log.info(f"{scene}: {what} {done}/{total} blocks ({100 * done // total}%)")
+
+    return report

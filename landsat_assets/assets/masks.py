@@ -1,0 +1,67 @@
+"""Cloud masks decoded from QA_PIXEL."""
+
+from dagster import AssetExecutionContext, MetadataValue, asset
+
+from landsat_assets.assets.common import per_scene, png_markdown, progress_logger, storage_link
+from landsat_assets.io_managers.products import StagedFile, StoredRaster
+from landsat_assets.io_managers.stores import product_key
+from landsat_assets.resources.processing import SceneProcessing
+from landsat_assets.resources.storage import LandsatStorage
+from landsat_assets.science.blocks import BandSource
+from landsat_assets.science.preview import mask_preview
+from landsat_assets.science.processing import BAND_ORDER, write_cloud_mask
+from landsat_assets.science.qa import MaskClass
+
+QA_BAND = BAND_ORDER.index("qa_pixel") + 1
+
+MASK_CODES = ", ".join(f"{int(c)} {c.name.lower()}" for c in MaskClass)
+
+
+@asset(
+    **per_scene,
+    group_name="masks",
+    kinds={"cog"},
+    code_version="1",
+    io_manager_key="raster_io_manager",
+    description=f"Cloud mask classes decoded from QA_PIXEL (uint8: {MASK_CODES}; 0 = nodata).",
+)
+def cloud_mask(
+    context: AssetExecutionContext,
+    scene_bands: dict[str, StoredRaster | None],
+    processing: SceneProcessing,
+    storage: LandsatStorage,
+) -> dict[str, StagedFile | None]:
+    usable = processing.usable()
+    products: dict[str, StagedFile | None] = {}
+    for key in context.partition_keys:
+        bands = scene_bands[key]
+        if bands is None:
+            context.add_asset_metadata(
+                {"status": "no_data", "reason": "no bands for this scene (AOI misses it)"},
+                partition_key=key,
+            )
+            products[key] = None
+            continue
+        staged = storage.store().staging_dir() / f"{key}.tif"
+        summary = write_cloud_mask(
+            key,
+            BandSource(bands.uri, QA_BAND),
+            staged,
+            usable_classes=usable,
+            workers=processing.workers,
+            progress=progress_logger(context, "decoding QA_PIXEL", key),
+        )
+        context.add_asset_metadata(
+            {
+                "aoi_clear_fraction": MetadataValue.float(summary.clear_fraction),
+                "aoi_cloud_fraction": MetadataValue.float(summary.cloud_fraction),
+                "valid_pixels": summary.counts.valid_pixels,
+                "class_counts": MetadataValue.json(summary.counts.as_dict()),
+                "clear_definition": ", ".join(sorted(c.name.lower() for c in usable)),
+                "preview": png_markdown(mask_preview(str(staged)), f"cloud mask {key}"),
+                "storage": storage_link(storage.store().uri(product_key("cloud_mask", key, "tif"))),
+            },
+            partition_key=key,
+        )
+        products[key] = StagedFile(staged)
+    return products

@@ -1,0 +1,124 @@
+"""The scene itself: its normalized STAC record and the AOI window of its bands."""
+
+from dagster import (
+    AssetExecutionContext,
+    DataVersion,
+    DataVersionsByPartition,
+    MetadataValue,
+    Output,
+    asset,
+)
+
+from landsat_assets.assets.common import (
+    IMAGERY_POOL,
+    imagery_retry_policy,
+    per_scene,
+    progress_logger,
+    storage_link,
+)
+from landsat_assets.io_managers.products import StagedFile
+from landsat_assets.io_managers.stores import product_key
+from landsat_assets.resources.catalog import LandsatCatalog
+from landsat_assets.resources.imagery import ImagerySource
+from landsat_assets.resources.processing import SceneProcessing
+from landsat_assets.resources.storage import LandsatStorage
+from landsat_assets.science.processing import BAND_ORDER, extract_scene_bands
+from landsat_assets.stac.scene import SceneRecord
+
+
+@asset(
+    **per_scene,
+    group_name="scenes",
+    kinds={"stac"},
+    code_version="1",
+    io_manager_key="scene_record_io_manager",
+    retry_policy=imagery_retry_policy,
+    description="The scene's STAC item, normalized; its version follows USGS reprocessing.",
+)
+def landsat_scene(
+    context: AssetExecutionContext, catalog: LandsatCatalog
+) -> Output[dict[str, SceneRecord]]:
+    records = catalog.find_scenes(context.partition_keys)
+    for key, record in records.items():
+        context.add_asset_metadata(
+            {
+                "item_id": record.item_id,
+                "acquired": MetadataValue.timestamp(record.datetime),
+                "platform": record.platform,
+                "wrs_path_row": f"{record.wrs_path}/{record.wrs_row}",
+                "scene_cloud_cover": MetadataValue.float(
+                    float("nan") if record.cloud_cover is None else record.cloud_cover
+                ),
+                "version": record.version,
+                "catalog": catalog.source(),
+            },
+            partition_key=key,
+        )
+    return Output(
+        records,
+        data_version=DataVersionsByPartition(
+            {key: DataVersion(record.version) for key, record in records.items()}
+        ),
+    )
+
+
+@asset(
+    **per_scene,
+    group_name="scenes",
+    kinds={"cog"},
+    code_version="1",
+    io_manager_key="raster_io_manager",
+    retry_policy=imagery_retry_policy,
+    pool=IMAGERY_POOL,
+    description="Red, NIR and QA_PIXEL for the AOI window, read tile by tile from the source COGs.",
+)
+def scene_bands(
+    context: AssetExecutionContext,
+    landsat_scene: dict[str, SceneRecord],
+    catalog: LandsatCatalog,
+    imagery: ImagerySource,
+    processing: SceneProcessing,
+    storage: LandsatStorage,
+) -> dict[str, StagedFile | None]:
+    aoi = catalog.aoi_geojson()
+    products: dict[str, StagedFile | None] = {}
+    with imagery.gdal_env():
+        for key in context.partition_keys:
+            record = landsat_scene[key]
+            hrefs = {role: imagery.readable_href(record.bands[role]) for role in BAND_ORDER}
+            staged = storage.store().staging_dir() / f"{key}.tif"
+            extract = extract_scene_bands(
+                key,
+                hrefs,
+                staged,
+                aoi_wgs84=aoi,
+                scales={r: (record.bands[r].scale, record.bands[r].offset) for r in BAND_ORDER},
+                pixel_budget=processing.pixel_budget,
+                workers=processing.workers,
+                progress=progress_logger(context, "reading bands", key),
+            )
+            if extract is None:
+                context.log.warning(f"{key}: the AOI does not intersect the scene; no bands")
+                context.add_asset_metadata(
+                    {"status": "no_data", "reason": "the AOI misses the scene"}, partition_key=key
+                )
+                products[key] = None
+                continue
+            row, col, height, width = extract.window
+            context.add_asset_metadata(
+                {
+                    "status": "extracted",
+                    "window": f"rows {row}..{row + height}, cols {col}..{col + width}",
+                    "width": width,
+                    "height": height,
+                    "aoi_pixels": extract.aoi_pixel_count,
+                    "crs": extract.crs,
+                    "bytes": staged.stat().st_size,
+                    "storage": storage_link(
+                        storage.store().uri(product_key("scene_bands", key, "tif"))
+                    ),
+                },
+                partition_key=key,
+            )
+            products[key] = StagedFile(staged)
+    return products

@@ -1,0 +1,108 @@
+"""Per-scene statistics rows and the all-scenes summary, table and plot."""
+
+import math
+
+import pandas as pd
+from dagster import AssetExecutionContext, MetadataValue, Output, TableColumn, TableSchema, asset
+
+from landsat_assets.assets.common import per_scene, png_markdown
+from landsat_assets.io_managers.products import StoredRaster
+from landsat_assets.resources.processing import SceneProcessing
+from landsat_assets.science.preview import timeseries_plot
+from landsat_assets.science.processing import ClassCounts, MaskSummary, statistics_from_tags
+from landsat_assets.science.summary import STATS_COLUMNS, stats_row, summarize
+from landsat_assets.stac.scene import SceneRecord
+
+STATS_SCHEMA = TableSchema(
+    columns=[TableColumn(name, dtype) for name, dtype in STATS_COLUMNS.items()]
+)
+
+
+@asset(
+    **per_scene,
+    group_name="summaries",
+    kinds={"parquet"},
+    code_version="1",
+    io_manager_key="table_io_manager",
+    description="AOI NDVI statistics, cloud fractions and status of the scene, as one row.",
+)
+def scene_ndvi_stats(
+    context: AssetExecutionContext,
+    landsat_scene: dict[str, SceneRecord],
+    cloud_mask: dict[str, StoredRaster | None],
+    ndvi: dict[str, StoredRaster | None],
+    processing: SceneProcessing,
+) -> dict[str, pd.DataFrame]:
+    usable = processing.usable()
+    rows: dict[str, pd.DataFrame] = {}
+    for key in context.partition_keys:
+        mask = cloud_mask[key]
+        summary = (
+            None
+            if mask is None
+            else MaskSummary.from_counts(ClassCounts.from_tags(mask.tags), usable)
+        )
+        fractions = (
+            {"clear_fraction": summary.clear_fraction, "cloud_fraction": summary.cloud_fraction}
+            if summary
+            else {}
+        )
+        if ndvi[key] is not None:
+            row = stats_row(
+                landsat_scene[key],
+                status="processed",
+                statistics=statistics_from_tags(ndvi[key].tags),
+                **fractions,
+            )
+        elif summary is None or summary.counts.valid_pixels == 0:
+            row = stats_row(landsat_scene[key], status="no_data", **fractions)
+        else:
+            row = stats_row(landsat_scene[key], status="filtered_cloudy", **fractions)
+        rows[key] = row
+        context.add_asset_metadata(
+            {
+                "status": row.at[0, "status"],
+                "ndvi_mean": MetadataValue.float(float(row.at[0, "ndvi_mean"])),
+                "aoi_clear_fraction": MetadataValue.float(float(row.at[0, "aoi_clear_fraction"])),
+            },
+            partition_key=key,
+        )
+    return rows
+
+
+@asset(
+    group_name="summaries",
+    kinds={"parquet"},
+    code_version="1",
+    io_manager_key="table_io_manager",
+    description="Every scene's statistics row in one table, sorted by acquisition time.",
+)
+def ndvi_summary(scene_ndvi_stats: dict[str, pd.DataFrame | None]) -> Output[pd.DataFrame]:
+    table = summarize(scene_ndvi_stats.values())
+    counts = table["status"].value_counts()
+    return Output(
+        table,
+        metadata={
+            "dagster/column_schema": STATS_SCHEMA,
+            "dagster/row_count": len(table),
+            **{f"scenes_{status}": int(counts.get(status, 0)) for status in counts.index},
+            "preview": MetadataValue.md(table.head(20).to_markdown(index=False)),
+        },
+    )
+
+
+@asset(
+    group_name="summaries",
+    kinds={"png"},
+    code_version="1",
+    io_manager_key="png_io_manager",
+    description="AOI mean NDVI over time; scenes filtered for clouds marked on the axis.",
+)
+def ndvi_timeseries_plot(ndvi_summary: pd.DataFrame) -> Output[bytes]:
+    png = timeseries_plot(
+        list(ndvi_summary["datetime"]),
+        [math.nan if pd.isna(v) else float(v) for v in ndvi_summary["ndvi_mean"]],
+        list(ndvi_summary["status"]),
+        labels={"processed": "processed scene", "filtered": "filtered (cloudy)"},
+    )
+    return Output(png, metadata={"plot": png_markdown(png, "NDVI time series")})

@@ -1,0 +1,1 @@
+"""IO managers: one object per partition key, published atomically through a ProductStore."""

@@ -1,0 +1,140 @@
+"""IO managers for the platform's products, one file format each, one layout for all.
+
+Layout: `<storage>/<asset>/<partition>.<ext>` for per-scene assets and
+`<storage>/<asset>.<ext>` for unpartitioned ones. A step that covers several
+partitions (a backfill with a multi-partition policy) hands over a dict keyed by
+partition and gets one object per key, which Dagster's UPathIOManager cannot do.
+A value of None means "this partition has no such product" (an AOI that misses the
+scene, a scene filtered for clouds): any older object under that key is removed so
+storage never shows a product the current run did not make.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pandas as pd
+import rasterio
+from dagster import ConfigurableIOManager, InputContext, OutputContext
+
+from landsat_assets.io_managers.stores import ProductStore, product_key
+from landsat_assets.resources.storage import LandsatStorage
+from landsat_assets.stac.scene import SceneRecord
+
+
+@dataclass(frozen=True)
+class StagedFile:
+    """A finished product file in local scratch space, waiting to be published."""
+
+    path: Path
+
+
+@dataclass(frozen=True)
+class StoredRaster:
+    """A published raster: a URI rasterio can open, its tags (dataset and first band merged)
+    and per-band scale/offset, so consumers need not reopen it for its metadata."""
+
+    uri: str
+    tags: Mapping[str, str]
+    scales: tuple[float, ...]
+    offsets: tuple[float, ...]
+
+
+class ProductIOManager(ConfigurableIOManager):
+    storage: LandsatStorage
+
+    extension: ClassVar[str]
+
+    def encode(self, obj: Any, staging: Path) -> Path:
+        """Write `obj` into `staging` and return the file to publish."""
+        raise NotImplementedError
+
+    def decode(self, store: ProductStore, key: str) -> Any:
+        raise NotImplementedError
+
+    def _key(self, asset_path: list[str], partition: str | None) -> str:
+        return product_key("/".join(asset_path), partition, self.extension)
+
+    def handle_output(self, context: OutputContext, obj: Any) -> None:
+        store = self.storage.store()
+        values = obj if context.has_asset_partitions else {None: obj}
+        if context.has_asset_partitions and not isinstance(obj, Mapping):
+            raise TypeError(f"{context.asset_key.to_user_string()}: expected a dict by partition")
+        for partition, value in values.items():
+            key = self._key(context.asset_key.path, partition)
+            if value is None:
+                store.delete(key)
+                continue
+            staged = value.path if isinstance(value, StagedFile) else None
+            if staged is None:
+                staged = self.encode(value, store.staging_dir())
+            store.put(staged, key)
+
+    def load_input(self, context: InputContext) -> Any:
+        store = self.storage.store()
+        if not context.has_asset_partitions:
+            key = self._key(context.asset_key.path, None)
+            return self.decode(store, key) if store.exists(key) else None
+        loaded = {}
+        for partition in context.asset_partition_keys:
+            key = self._key(context.asset_key.path, partition)
+            loaded[partition] = self.decode(store, key) if store.exists(key) else None
+        return loaded
+
+
+class RasterIOManager(ProductIOManager):
+    """COGs produced by the assets themselves (streamed to scratch, never held in memory)."""
+
+    extension: ClassVar[str] = "tif"
+
+    def decode(self, store: ProductStore, key: str) -> StoredRaster:
+        uri = store.uri(key)
+        with rasterio.open(uri) as dataset:
+            return StoredRaster(
+                uri, dataset.tags() | dataset.tags(1), dataset.scales, dataset.offsets
+            )
+
+
+class TableIOManager(ProductIOManager):
+    """pandas DataFrames as Parquet."""
+
+    extension: ClassVar[str] = "parquet"
+
+    def encode(self, obj: pd.DataFrame, staging: Path) -> Path:
+        path = staging / f"table.{self.extension}"
+        obj.to_parquet(path, index=False)
+        return path
+
+    def decode(self, store: ProductStore, key: str) -> pd.DataFrame:
+        return pd.read_parquet(io.BytesIO(store.read_bytes(key)))
+
+
+class SceneRecordIOManager(ProductIOManager):
+    """Normalized scene records as JSON, readable by people and by `landsat-assets inspect`."""
+
+    extension: ClassVar[str] = "json"
+
+    def encode(self, obj: SceneRecord, staging: Path) -> Path:
+        path = staging / f"scene.{self.extension}"
+        path.write_text(json.dumps(obj.to_json_dict(), indent=2, sort_keys=True))
+        return path
+
+    def decode(self, store: ProductStore, key: str) -> SceneRecord:
+        return SceneRecord.from_json_dict(json.loads(store.read_bytes(key)))
+
+
+class PngIOManager(ProductIOManager):
+    extension: ClassVar[str] = "png"
+
+    def encode(self, obj: bytes, staging: Path) -> Path:
+        path = staging / f"image.{self.extension}"
+        path.write_bytes(obj)
+        return path
+
+    def decode(self, store: ProductStore, key: str) -> bytes:
+        return store.read_bytes(key)

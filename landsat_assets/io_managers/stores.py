@@ -1,0 +1,114 @@
+"""Where products live: a local folder or an S3 prefix, with the same layout and atomicity.
+
+A product is always produced as a local file first; `put` publishes it under its
+final key in one step (a rename on local disk, a single PutObject or completed
+multipart upload on S3), so readers never see a partial object under a final key.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from landsat_assets.science.cog import atomic_path
+
+
+def product_key(asset: str, partition: str | None, extension: str) -> str:
+    """`<asset>/<partition>.<ext>` for per-scene products, `<asset>.<ext>` for the others."""
+    return f"{asset}/{partition}.{extension}" if partition else f"{asset}.{extension}"
+
+
+class ProductStore(Protocol):
+    def put(self, local: Path, key: str) -> str: ...
+    def uri(self, key: str) -> str: ...
+    def exists(self, key: str) -> bool: ...
+    def read_bytes(self, key: str) -> bytes: ...
+    def delete(self, key: str) -> None: ...
+    def staging_dir(self) -> Path: ...
+
+
+@dataclass(frozen=True)
+class LocalStore:
+    root: Path
+
+    def path(self, key: str) -> Path:
+        return self.root / key
+
+    def put(self, local: Path, key: str) -> str:
+        final = self.path(key)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.replace(local, final)
+        except OSError:
+            with atomic_path(final) as temporary:
+                shutil.copyfile(local, temporary)
+        return str(final)
+
+    def uri(self, key: str) -> str:
+        return str(self.path(key))
+
+    def exists(self, key: str) -> bool:
+        return self.path(key).exists()
+
+    def read_bytes(self, key: str) -> bytes:
+        return self.path(key).read_bytes()
+
+    def delete(self, key: str) -> None:
+        self.path(key).unlink(missing_ok=True)
+
+    def staging_dir(self) -> Path:
+        """Scratch space on the same file system, so publishing is a rename."""
+        staging = self.root / ".staging"
+        staging.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(dir=staging))
+
+
+@dataclass(frozen=True)
+class S3Store:
+    bucket: str
+    prefix: str
+    client: Any
+
+    def object_key(self, key: str) -> str:
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def put(self, local: Path, key: str) -> str:
+        self.client.upload_file(str(local), self.bucket, self.object_key(key))
+        local.unlink(missing_ok=True)
+        return self.uri(key)
+
+    def uri(self, key: str) -> str:
+        return f"s3://{self.bucket}/{self.object_key(key)}"
+
+    def exists(self, key: str) -> bool:
+        response = self.client.list_objects_v2(
+            Bucket=self.bucket, Prefix=self.object_key(key), MaxKeys=1
+        )
+        return any(o["Key"] == self.object_key(key) for o in response.get("Contents", []))
+
+    def read_bytes(self, key: str) -> bytes:
+        return self.client.get_object(Bucket=self.bucket, Key=self.object_key(key))["Body"].read()
+
+    def delete(self, key: str) -> None:
+        self.client.delete_object(Bucket=self.bucket, Key=self.object_key(key))
+
+    def staging_dir(self) -> Path:
+        return Path(tempfile.mkdtemp(prefix="landsat-assets-"))
+
+
+def parse_storage_location(location: str) -> tuple[str, str] | Path:
+    """`s3://bucket/prefix` -> (bucket, prefix); anything else is a local folder."""
+    if location.startswith("s3://"):
+        bucket, _, prefix = location[len("s3://") :].partition("/")
+        if not bucket:
+            raise ValueError(f"LANDSAT_STORAGE {location!r} names no bucket")
+        return bucket, prefix.strip("/")
+    if "://" in location:
+        raise ValueError(
+            f"LANDSAT_STORAGE {location!r}: only a local folder or s3://bucket/prefix is supported"
+        )
+    return Path(location).expanduser().resolve()

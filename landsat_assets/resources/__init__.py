@@ -1,0 +1,1 @@
+"""Dagster resources: configuration from the environment, thin wrappers over plain modules."""

@@ -1,0 +1,114 @@
+"""The scene catalog as a Dagster resource: which STAC source, which AOI, which dates."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from dagster import ConfigurableResource
+from pydantic import Field
+
+from landsat_assets.stac.aoi import Aoi, load_aoi
+from landsat_assets.stac.scene import SceneRecord
+from landsat_assets.stac.search import SceneQuery, iter_scenes, search_scenes
+
+DEFAULT_DEMO_CATALOG = "./demo-catalog/catalog.json"
+NO_AOI = "none"
+
+_ACQUISITION_DATE = re.compile(r"^L[COTEM]\d{2}_L2S[PR]_\d{6}_(\d{8})_")
+
+
+def parse_date(text: str | None, *, setting: str) -> datetime | None:
+    if not text:
+        return None
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError as error:
+        raise ValueError(f"{setting} {text!r} is not an ISO date (YYYY-MM-DD)") from error
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+class LandsatCatalog(ConfigurableResource):
+    """A STAC API URL or a local static catalog, searched with one meaning everywhere."""
+
+    stac_url: str = Field(
+        default=DEFAULT_DEMO_CATALOG,
+        description="STAC API URL, or path to a static catalog (default: the demo catalog).",
+    )
+    collection: str = Field(default="landsat-c2-l2")
+    aoi: str | None = Field(
+        default=None,
+        description="GeoJSON file or minx,miny,maxx,maxy (WGS84); default the demo AOI; "
+        f"'{NO_AOI}' for whole scenes.",
+    )
+    start_date: str | None = Field(default=None, description="First acquisition date (ISO).")
+    end_date: str | None = Field(default=None, description="Last acquisition date (ISO).")
+    max_scene_cloud: float | None = Field(default=None, ge=0, le=100)
+
+    def area_of_interest(self) -> Aoi | None:
+        if self.aoi is None:
+            from landsat_assets.demo.catalog import DEMO_AOI_PATH
+
+            return load_aoi(str(DEMO_AOI_PATH))
+        if self.aoi.strip().lower() in ("", NO_AOI):
+            return None
+        return load_aoi(self.aoi)
+
+    def aoi_geojson(self) -> dict[str, Any] | None:
+        aoi = self.area_of_interest()
+        return None if aoi is None else aoi.to_geojson()
+
+    def query(self, **overrides: Any) -> SceneQuery:
+        settings: dict[str, Any] = {
+            "aoi": self.area_of_interest(),
+            "start": parse_date(self.start_date, setting="LANDSAT_START_DATE"),
+            "end": parse_date(self.end_date, setting="LANDSAT_END_DATE"),
+            "max_cloud_cover": self.max_scene_cloud,
+            "collection": self.collection,
+        }
+        settings.update(overrides)
+        return SceneQuery(**settings)
+
+    def source(self) -> str:
+        if "://" in self.stac_url:
+            return self.stac_url
+        return str(Path(self.stac_url).expanduser())
+
+    def search(self, **overrides: Any) -> list[SceneRecord]:
+        return search_scenes(self.source(), self.query(**overrides))
+
+    def iter_search(self, **overrides: Any) -> Iterator[SceneRecord]:
+        return iter_scenes(self.source(), self.query(**overrides))
+
+    def find_scenes(self, keys: Iterable[str]) -> dict[str, SceneRecord]:
+        """The newest record of each scene key, searched on its acquisition day only."""
+        wanted = set(keys)
+        days = sorted({_acquisition_day(key) for key in wanted})
+        found: dict[str, SceneRecord] = {}
+        for day in days:
+            query = self.query(
+                aoi=None,
+                start=day,
+                end=day + timedelta(days=1) - timedelta(microseconds=1),
+                max_cloud_cover=None,
+            )
+            for record in search_scenes(self.source(), query):
+                if record.scene_key in wanted:
+                    found[record.scene_key] = record
+        missing = sorted(wanted - found.keys())
+        if missing:
+            raise LookupError(
+                f"scene(s) {', '.join(missing)} not found in {self.source()} "
+                f"(collection {self.collection})"
+            )
+        return found
+
+
+def _acquisition_day(scene_key: str) -> datetime:
+    match = _ACQUISITION_DATE.match(scene_key)
+    if not match:
+        raise ValueError(f"scene key {scene_key!r} does not carry a Landsat acquisition date")
+    return datetime.strptime(match.group(1), "%Y%m%d").replace(tzinfo=UTC)

@@ -1,0 +1,32 @@
+"""How scenes are processed: the cloud filter, the clear-pixel definition and safety limits."""
+
+from __future__ import annotations
+
+from dagster import ConfigurableResource
+from pydantic import Field
+
+from landsat_assets.science import qa
+from landsat_assets.science.blocks import DEFAULT_WORKERS
+from landsat_assets.science.processing import DEFAULT_PIXEL_BUDGET
+
+
+class SceneProcessing(ConfigurableResource):
+    min_clear_fraction: float = Field(
+        default=0.2,
+        ge=0.0,
+        le=1.0,
+        description="Scenes whose AOI clear fraction is below this are filtered, not processed.",
+    )
+    usable_classes: str = Field(
+        default="clear,water,snow",
+        description="Mask classes that count as clear (default: QA bits 0-4 all zero).",
+    )
+    pixel_budget: int = Field(
+        default=DEFAULT_PIXEL_BUDGET,
+        gt=0,
+        description="Largest source band (pixels) that is read; larger ones are refused.",
+    )
+    workers: int = Field(default=DEFAULT_WORKERS, ge=1, le=32)
+
+    def usable(self) -> frozenset[qa.MaskClass]:
+        return qa.parse_usable_classes(self.usable_classes)

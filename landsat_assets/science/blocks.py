@@ -1,0 +1,103 @@
+"""Parallel block processing: both cores busy, memory bounded by a few blocks in flight.
+
+GDAL releases the GIL while it decodes and numpy while it computes on whole blocks,
+so a small thread pool keeps both cores busy. rasterio datasets are not thread safe,
+so every worker thread opens its own handles; results come back in window order so
+the single writer can stream them out.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TypeVar
+
+import numpy as np
+import rasterio
+from rasterio.windows import Window
+
+T = TypeVar("T")
+
+DEFAULT_WORKERS = min(4, os.cpu_count() or 1)
+
+
+@dataclass(frozen=True)
+class BandSource:
+    """One band of one raster file or URL (1-based band index, as GDAL counts)."""
+
+    path: str
+    band: int = 1
+
+
+ProgressCallback = Callable[[int, int], None]
+
+
+def process_blocks(
+    sources: Sequence[BandSource],
+    windows: Iterable[Window],
+    compute: Callable[[Window, list[np.ndarray]], T],
+    *,
+    source_offset: tuple[int, int] = (0, 0),
+    workers: int = DEFAULT_WORKERS,
+    progress: ProgressCallback | None = None,
+) -> Iterator[tuple[Window, T]]:
+    """Read `sources` at each window (shifted by `source_offset` rows, cols), run
+    `compute` in a worker thread, and yield `(window, result)` in window order."""
+    local = threading.local()
+    row_offset, col_offset = source_offset
+    window_list = list(windows)
+
+    def datasets() -> dict[str, rasterio.io.DatasetReader]:
+        if not hasattr(local, "datasets"):
+            local.datasets = {}
+        for path in {s.path for s in sources}:
+            if path not in local.datasets:
+                local.datasets[path] = rasterio.open(path)
+        return local.datasets
+
+    opened: list[dict[str, rasterio.io.DatasetReader]] = []
+    opened_lock = threading.Lock()
+
+    def run(window: Window) -> T:
+        handles = datasets()
+        if not getattr(local, "registered", False):
+            with opened_lock:
+                opened.append(handles)
+            local.registered = True
+        source_window = Window(
+            window.col_off + col_offset, window.row_off + row_offset, window.width, window.height
+        )
+        arrays = [handles[s.path].read(s.band, window=source_window) for s in sources]
+        return compute(window, arrays)
+
+    in_flight: deque[tuple[Window, Future[T]]] = deque()
+    pending = iter(window_list)
+    total = len(window_list)
+    done = 0
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="blocks") as pool:
+        try:
+            for window in pending:
+                in_flight.append((window, pool.submit(run, window)))
+                if len(in_flight) >= 2 * workers:
+                    break
+            while in_flight:
+                window, future = in_flight.popleft()
+                result = future.result()
+                next_window = next(pending, None)
+                if next_window is not None:
+                    in_flight.append((next_window, pool.submit(run, next_window)))
+                done += 1
+                if progress is not None:
+                    progress(done, total)
+                yield window, result
+        finally:
+            for _, future in in_flight:
+                future.cancel()
+            pool.shutdown(wait=True)
+            for handles in opened:
+                for dataset in handles.values():
+                    dataset.close()

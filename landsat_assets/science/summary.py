@@ -1,0 +1,74 @@
+"""The per-scene statistics row and the all-scenes summary table."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+
+import pandas as pd
+
+from landsat_assets.stac.scene import SceneRecord
+
+STATS_COLUMNS: dict[str, str] = {
+    "scene_id": "string",
+    "datetime": "datetime64[us, UTC]",
+    "platform": "string",
+    "wrs_path": "string",
+    "wrs_row": "string",
+    "scene_cloud_cover": "float64",
+    "aoi_clear_fraction": "float64",
+    "aoi_cloud_fraction": "float64",
+    "valid_pixel_count": "int64",
+    "ndvi_mean": "float64",
+    "ndvi_median": "float64",
+    "ndvi_std": "float64",
+    "ndvi_min": "float64",
+    "ndvi_max": "float64",
+    "status": "string",
+}
+"""Columns of `scene_ndvi_stats` and `ndvi_summary`, with their pandas dtypes."""
+
+STATUSES = ("processed", "filtered_cloudy", "no_data")
+
+_NO_STATISTICS = {
+    "valid_pixel_count": 0,
+    "ndvi_mean": math.nan,
+    "ndvi_median": math.nan,
+    "ndvi_std": math.nan,
+    "ndvi_min": math.nan,
+    "ndvi_max": math.nan,
+}
+
+
+def stats_row(
+    record: SceneRecord,
+    *,
+    status: str,
+    clear_fraction: float = math.nan,
+    cloud_fraction: float = math.nan,
+    statistics: Mapping[str, float | int] | None = None,
+) -> pd.DataFrame:
+    if status not in STATUSES:
+        raise ValueError(f"unknown scene status {status!r}")
+    row = {
+        "scene_id": record.scene_key,
+        "datetime": record.datetime,
+        "platform": record.platform,
+        "wrs_path": record.wrs_path,
+        "wrs_row": record.wrs_row,
+        "scene_cloud_cover": math.nan if record.cloud_cover is None else record.cloud_cover,
+        "aoi_clear_fraction": clear_fraction,
+        "aoi_cloud_fraction": cloud_fraction,
+        **(dict(statistics) if statistics else _NO_STATISTICS),
+        "status": status,
+    }
+    return pd.DataFrame([row]).astype(STATS_COLUMNS)
+
+
+def summarize(rows: Iterable[pd.DataFrame | None]) -> pd.DataFrame:
+    """All scenes' rows in one table sorted by acquisition time (stable on scene id)."""
+    frames = [frame for frame in rows if frame is not None and len(frame)]
+    if not frames:
+        return pd.DataFrame({c: pd.Series(dtype=t) for c, t in STATS_COLUMNS.items()})
+    table = pd.concat(frames, ignore_index=True).astype(STATS_COLUMNS)
+    return table.sort_values(["datetime", "scene_id"], kind="stable").reset_index(drop=True)
