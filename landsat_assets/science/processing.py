@@ -7,8 +7,9 @@ every error so a bad input never becomes an anonymous failure.
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -90,6 +91,23 @@ def check_same_grid(scene: str, reference: DatasetReader, other: DatasetReader) 
         )
 
 
+@contextlib.contextmanager
+def open_scene_bands(
+    scene: str, hrefs: Mapping[str, str], *, pixel_budget: int = DEFAULT_PIXEL_BUDGET
+) -> Iterator[dict[str, DatasetReader]]:
+    """Open red, nir08 and qa_pixel, checked to be georeferenced uint16 on one grid."""
+    datasets: dict[str, DatasetReader] = {}
+    try:
+        for role in BAND_ORDER:
+            datasets[role] = open_band(scene, hrefs[role], role=role, pixel_budget=pixel_budget)
+        for role in BAND_ORDER[1:]:
+            check_same_grid(scene, datasets["red"], datasets[role])
+        yield datasets
+    finally:
+        for dataset in datasets.values():
+            dataset.close()
+
+
 @dataclass(frozen=True)
 class BandsExtract:
     """Where the AOI lies in the source scene and what the extract holds."""
@@ -118,14 +136,8 @@ def extract_scene_bands(
     become fill (SR 0, QA 1) and are also masked in the COG's internal mask band.
     Returns None, writing nothing, when the AOI misses the scene.
     """
-    datasets = {
-        role: open_band(scene, hrefs[role], role=role, pixel_budget=pixel_budget)
-        for role in BAND_ORDER
-    }
-    try:
+    with open_scene_bands(scene, hrefs, pixel_budget=pixel_budget) as datasets:
         reference = datasets["red"]
-        for role in BAND_ORDER[1:]:
-            check_same_grid(scene, reference, datasets[role])
         placement = aoi_window(reference, aoi_wgs84)
         if placement is None:
             return None
@@ -139,9 +151,6 @@ def extract_scene_bands(
         }
         bounds = rasterio.windows.bounds(placement.window, reference.transform)
         crs = reference.crs.to_string()
-    finally:
-        for dataset in datasets.values():
-            dataset.close()
 
     sources = [BandSource(hrefs[role]) for role in BAND_ORDER]
     aoi_pixels = 0

@@ -1,0 +1,44 @@
+# Two commands do all the set-up on a fresh machine: `make demo` and `make test`.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+INSTALLED := $(VENV)/.installed
+DAGSTER_HOME ?= $(CURDIR)/.dagster_home
+DEMO_CATALOG := demo-catalog/catalog.json
+export DAGSTER_HOME
+
+.PHONY: install demo dev test lint bench clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+# Pinned set: requirements.lock is the resolved working set (pip freeze), used as constraints.
+$(INSTALLED): $(PY) pyproject.toml requirements.lock
+	$(PY) -m pip install --quiet --upgrade "pip==24.3.1"
+	$(PY) -m pip install --quiet -c requirements.lock -e '.[dev]'
+	touch $@
+
+install: $(INSTALLED)
+
+$(DAGSTER_HOME)/dagster.yaml: dagster.yaml
+	mkdir -p $(DAGSTER_HOME)
+	cp dagster.yaml $@
+
+$(DEMO_CATALOG): | $(INSTALLED)
+	$(VENV)/bin/landsat-assets demo-catalog build --out demo-catalog
+
+demo: $(INSTALLED) $(DEMO_CATALOG) $(DAGSTER_HOME)/dagster.yaml
+	$(VENV)/bin/landsat-assets run
+
+dev: $(INSTALLED) $(DEMO_CATALOG) $(DAGSTER_HOME)/dagster.yaml
+	$(VENV)/bin/dagster dev --host 127.0.0.1 --port 3000 -w workspace.yaml
+
+test: $(INSTALLED)
+	$(VENV)/bin/ruff check landsat_assets landsat_assets_tests
+	$(VENV)/bin/pytest
+
+bench: $(INSTALLED)
+	$(PY) -m landsat_assets_tests.bench.run
+
+clean:
+	rm -rf data .dagster_home demo-catalog

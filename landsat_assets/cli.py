@@ -1,0 +1,228 @@
+"""`landsat-assets`: the main job, the direct NDVI command, item inspection, the demo catalog."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shutil
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from landsat_assets.stac.scene import USGS_SR_OFFSET, USGS_SR_SCALE
+
+DEFAULT_DAGSTER_HOME = Path(".dagster_home")
+REPO_INSTANCE_CONFIG = Path(__file__).resolve().parent.parent / "dagster.yaml"
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    raise TypeError(f"not JSON serializable: {type(value).__name__}")
+
+
+def _clean_floats(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
+
+
+def ensure_dagster_home() -> Path:
+    """Use DAGSTER_HOME, or `./.dagster_home` seeded with the project's dagster.yaml."""
+    home = Path(os.environ.get("DAGSTER_HOME") or DEFAULT_DAGSTER_HOME).resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    config = home / "dagster.yaml"
+    if not config.exists() and REPO_INSTANCE_CONFIG.exists():
+        shutil.copyfile(REPO_INSTANCE_CONFIG, config)
+    os.environ["DAGSTER_HOME"] = str(home)
+    return home
+
+
+def _pipeline_env(args: argparse.Namespace) -> dict[str, str]:
+    env = dict(os.environ)
+    overrides = {
+        "LANDSAT_STAC_URL": args.catalog,
+        "LANDSAT_AOI": args.aoi,
+        "LANDSAT_START_DATE": args.start,
+        "LANDSAT_END_DATE": args.end,
+        "LANDSAT_STORAGE": getattr(args, "storage", None),
+        "LANDSAT_MIN_CLEAR_FRACTION": (
+            None if args.min_clear_fraction is None else str(args.min_clear_fraction)
+        ),
+    }
+    env.update({k: v for k, v in overrides.items() if v is not None})
+    return env
+
+
+def command_run(args: argparse.Namespace) -> int:
+    from dagster import DagsterInstance
+
+    from landsat_assets.definitions import build_definitions
+    from landsat_assets.runner import format_report, run_pipeline
+
+    home = ensure_dagster_home()
+    defs = build_definitions(_pipeline_env(args))
+    with DagsterInstance.get() as instance:
+        report = run_pipeline(instance, defs, scenes_per_run=args.scenes_per_run)
+    storage = defs.resources["storage"].store()
+    print(format_report(report, storage.uri("")))
+    print(f"Dagster instance: {home} (open the UI with `make dev`)")
+    return 0 if report.ok else 1
+
+
+def command_summary(args: argparse.Namespace) -> int:
+    from landsat_assets.definitions import build_definitions
+    from landsat_assets.runner import format_summary_table, load_summary
+
+    env = dict(os.environ)
+    if args.storage:
+        env["LANDSAT_STORAGE"] = args.storage
+    defs = build_definitions(env)
+    table = load_summary(defs)
+    if table is None:
+        print(
+            f"no summary in {defs.resources['storage'].store().uri('')}: "
+            "run `landsat-assets run` first",
+            file=sys.stderr,
+        )
+        return 1
+    if args.json:
+        rows = [_clean_floats(row) for row in table.to_dict(orient="records")]
+        print(json.dumps(rows, default=_json_default, indent=2))
+    else:
+        print(format_summary_table(table))
+    return 0
+
+
+def command_ndvi(args: argparse.Namespace) -> int:
+    from landsat_assets.science.blocks import BandSource
+    from landsat_assets.science.processing import (
+        SceneInputError,
+        open_scene_bands,
+        write_ndvi,
+    )
+
+    scene = Path(args.red).stem
+    try:
+        with open_scene_bands(scene, {"red": args.red, "nir08": args.nir, "qa_pixel": args.qa}):
+            pass
+        result = write_ndvi(
+            scene,
+            BandSource(args.red),
+            BandSource(args.nir),
+            BandSource(args.qa),
+            Path(args.out),
+            red_scale=(args.scale, args.offset),
+            nir_scale=(args.scale, args.offset),
+            min_clear_fraction=args.min_clear_fraction,
+        )
+    except SceneInputError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    output = {
+        "status": result.status,
+        "reason": result.reason,
+        "output": str(Path(args.out)) if result.status == "processed" else None,
+        "aoi_clear_fraction": result.mask.clear_fraction,
+        "aoi_cloud_fraction": result.mask.cloud_fraction,
+        **result.statistics,
+    }
+    print(json.dumps(_clean_floats(output), indent=2))
+    return 0
+
+
+def command_inspect(args: argparse.Namespace) -> int:
+    from landsat_assets.stac.normalize import ItemError, normalize_item_file
+
+    try:
+        record = normalize_item_file(Path(args.item))
+    except (ItemError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(json.dumps(record.to_json_dict(), indent=2, default=_json_default))
+    return 0
+
+
+def command_demo_build(args: argparse.Namespace) -> int:
+    from landsat_assets.demo.catalog import build_demo_catalog
+
+    path = build_demo_catalog(
+        Path(args.out), size=args.size, seed=args.seed, dates=args.dates, full_size=args.full_size
+    )
+    print(f"demo catalog written: {path}")
+    return 0
+
+
+def command_demo_add(args: argparse.Namespace) -> int:
+    from landsat_assets.demo.catalog import add_scene
+
+    item = add_scene(Path(args.catalog), seed=args.seed)
+    print(f"added scene {item.id} ({item.datetime:%Y-%m-%d}) to {args.catalog}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="landsat-assets",
+        description="Landsat 8/9 C2 L2 cloud masks, NDVI and scene summaries with Dagster.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="discover scenes and materialize every product")
+    run.add_argument("--catalog", help="STAC API URL or static catalog path (LANDSAT_STAC_URL)")
+    run.add_argument("--aoi", help="GeoJSON file or minx,miny,maxx,maxy (LANDSAT_AOI)")
+    run.add_argument("--start", help="first acquisition date, YYYY-MM-DD")
+    run.add_argument("--end", help="last acquisition date, YYYY-MM-DD")
+    run.add_argument("--storage", help="output folder or s3://bucket/prefix (LANDSAT_STORAGE)")
+    run.add_argument("--min-clear-fraction", type=float, default=None)
+    run.add_argument(
+        "--scenes-per-run",
+        type=int,
+        default=int(os.environ.get("LANDSAT_SCENES_PER_RUN", "10")),
+        help="scenes per Dagster run (a failed batch is re-run scene by scene)",
+    )
+    run.set_defaults(handler=command_run)
+
+    summary = commands.add_parser("summary", help="print the all-scenes summary table")
+    summary.add_argument("--json", action="store_true", help="a list of row objects")
+    summary.add_argument("--storage", help="output folder or s3://bucket/prefix")
+    summary.set_defaults(handler=command_summary)
+
+    ndvi = commands.add_parser("ndvi", help="masked NDVI COG from three band files")
+    for name in ("red", "nir", "qa", "out"):
+        ndvi.add_argument(name)
+    ndvi.add_argument("--min-clear-fraction", type=float, default=0.0)
+    ndvi.add_argument("--scale", type=float, default=USGS_SR_SCALE, help="DN to reflectance")
+    ndvi.add_argument("--offset", type=float, default=USGS_SR_OFFSET, help="DN to reflectance")
+    ndvi.set_defaults(handler=command_ndvi)
+
+    inspect = commands.add_parser("inspect", help="print a STAC item's normalized scene record")
+    inspect.add_argument("item")
+    inspect.set_defaults(handler=command_inspect)
+
+    demo = commands.add_parser("demo-catalog", help="the embedded synthetic demo catalog")
+    demo_commands = demo.add_subparsers(dest="demo_command", required=True)
+    build = demo_commands.add_parser("build", help="write the demo catalog")
+    build.add_argument("--out", default="demo-catalog")
+    build.add_argument("--size", type=int, default=1000, help="pixels per side")
+    build.add_argument("--seed", type=int, default=0)
+    build.add_argument("--dates", type=int, default=24, help="acquisitions per path/row")
+    build.add_argument("--full-size", action="store_true", help="real 7,700 x 7,800 scenes")
+    build.set_defaults(handler=command_demo_build)
+    add = demo_commands.add_parser("add-scene", help="append one newer acquisition")
+    add.add_argument("--catalog", default="demo-catalog")
+    add.add_argument("--seed", type=int, default=0)
+    add.set_defaults(handler=command_demo_add)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.handler(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

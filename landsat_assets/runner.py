@@ -1,0 +1,207 @@
+"""The main job: discover scenes, register their partitions, materialize what is not up to
+date through Dagster, and report per scene.
+
+Scenes run in batches of consecutive partitions (one Dagster run each, like a backfill
+with a multi-run policy). When a batch fails, its scenes are re-run one per run so a
+bad scene fails alone, with its own error, and every other scene still lands.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import pandas as pd
+from dagster import AssetKey, DagsterInstance, Definitions
+from dagster._core.definitions.data_version import CachingStaleStatusResolver, StaleStatus
+from dagster._core.storage.tags import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+)
+
+from landsat_assets.console import PhaseProgress
+from landsat_assets.jobs import SCENE_ASSETS, scene_job, summary_job
+from landsat_assets.partitions import landsat_scenes, register_scenes
+from landsat_assets.stac.scene import SceneRecord
+
+SCENE_ASSET_KEYS = [AssetKey(a.key.path) for a in SCENE_ASSETS]
+
+
+@dataclass
+class RunReport:
+    found: list[SceneRecord]
+    new_partitions: list[str]
+    up_to_date: list[str]
+    failures: dict[str, str] = field(default_factory=dict)
+    summary: pd.DataFrame | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+
+def stale_scene_keys(
+    instance: DagsterInstance, defs: Definitions, records: Sequence[SceneRecord]
+) -> list[str]:
+    """Scenes whose products are missing, stale (code or upstream changed) or made from an
+    older processing version of the scene than the catalog now has."""
+    resolver = CachingStaleStatusResolver(instance, defs.resolve_asset_graph())
+    stale = []
+    for record in records:
+        version = instance.get_latest_data_version_record(
+            AssetKey("landsat_scene"), is_source=False, partition_key=record.scene_key
+        )
+        recorded = (
+            version.asset_materialization.tags.get("dagster/data_version")
+            if version and version.asset_materialization
+            else None
+        )
+        if recorded != record.version or any(
+            resolver.get_status(asset_key, record.scene_key) != StaleStatus.FRESH
+            for asset_key in SCENE_ASSET_KEYS
+        ):
+            stale.append(record.scene_key)
+    return stale
+
+
+def contiguous_batches(
+    ordered_keys: Sequence[str], wanted: Sequence[str], size: int
+) -> list[list[str]]:
+    """Split `wanted` into runs of keys adjacent in the partition order, at most `size` long,
+    since a Dagster partition range covers every key between its ends."""
+    wanted_set = set(wanted)
+    batches: list[list[str]] = []
+    current: list[str] = []
+    for key in ordered_keys:
+        if key in wanted_set and len(current) < size:
+            current.append(key)
+            continue
+        if current:
+            batches.append(current)
+        current = [key] if key in wanted_set else []
+    if current:
+        batches.append(current)
+    return batches
+
+
+def _execute_scenes(
+    instance: DagsterInstance, defs: Definitions, keys: Sequence[str]
+) -> dict[str, str]:
+    """Materialize `keys` (adjacent partitions) in one run; returns errors by scene."""
+    job = defs.resolve_job_def(scene_job.name)
+    result = job.execute_in_process(
+        instance=instance,
+        tags={ASSET_PARTITION_RANGE_START_TAG: keys[0], ASSET_PARTITION_RANGE_END_TAG: keys[-1]},
+        raise_on_error=False,
+    )
+    if result.success:
+        return {}
+    messages = [
+        event.step_failure_data.error.message.strip()
+        for event in result.get_step_failure_events()
+        if event.step_failure_data and event.step_failure_data.error
+    ]
+    error = "; ".join(messages) or f"run {result.run_id} failed"
+    return {key: error for key in keys}
+
+
+def run_pipeline(
+    instance: DagsterInstance,
+    defs: Definitions,
+    *,
+    scenes_per_run: int,
+    echo: Callable[[str], None] = print,
+) -> RunReport:
+    catalog = defs.resources["catalog"]
+    echo(f"Searching {catalog.source()} (collection {catalog.collection}) ...")
+    records = catalog.search()
+    echo(f"Found {len(records)} scene(s).")
+    new = register_scenes(instance, [r.scene_key for r in records])
+    stale = stale_scene_keys(instance, defs, records)
+    report = RunReport(
+        found=records,
+        new_partitions=new,
+        up_to_date=[r.scene_key for r in records if r.scene_key not in set(stale)],
+    )
+    if report.up_to_date:
+        echo(f"{len(report.up_to_date)} scene(s) already up to date: nothing to recompute.")
+    ordered = instance.get_dynamic_partitions(landsat_scenes.name)
+    progress = PhaseProgress("scenes", len(stale))
+    for batch in contiguous_batches(ordered, stale, scenes_per_run):
+        errors = _execute_scenes(instance, defs, batch)
+        if errors and len(batch) > 1:
+            errors = {}
+            for key in batch:
+                errors.update(_execute_scenes(instance, defs, [key]))
+        report.failures.update(errors)
+        progress.advance(f"{batch[-1]}", steps=len(batch))
+    if stale or not _summary_exists(defs):
+        summary_progress = PhaseProgress("summary", 1)
+        result = defs.resolve_job_def(summary_job.name).execute_in_process(
+            instance=instance, raise_on_error=False
+        )
+        summary_progress.advance("ndvi_summary, ndvi_timeseries_plot")
+        if not result.success:
+            report.failures["ndvi_summary"] = "; ".join(
+                e.step_failure_data.error.message.strip()
+                for e in result.get_step_failure_events()
+                if e.step_failure_data and e.step_failure_data.error
+            )
+    report.summary = load_summary(defs)
+    return report
+
+
+def _summary_exists(defs: Definitions) -> bool:
+    return defs.resources["storage"].store().exists("ndvi_summary.parquet")
+
+
+def load_summary(defs_or_storage: Definitions | object) -> pd.DataFrame | None:
+    storage = (
+        defs_or_storage.resources["storage"]
+        if isinstance(defs_or_storage, Definitions)
+        else defs_or_storage
+    )
+    store = storage.store()
+    if not store.exists("ndvi_summary.parquet"):
+        return None
+
+    return pd.read_parquet(io.BytesIO(store.read_bytes("ndvi_summary.parquet")))
+
+
+def format_report(report: RunReport, storage_uri: str) -> str:
+    lines = []
+    table = report.summary
+    counts: Mapping[str, int] = (
+        table["status"].value_counts().to_dict() if table is not None and len(table) else {}
+    )
+    lines.append("")
+    lines.append("Landsat scene pipeline")
+    lines.append(f"  scenes found         {len(report.found)}")
+    lines.append(f"  processed            {counts.get('processed', 0)}")
+    lines.append(f"  filtered for clouds  {counts.get('filtered_cloudy', 0)}")
+    lines.append(f"  no data over AOI     {counts.get('no_data', 0)}")
+    lines.append(
+        f"  failed               {len([k for k in report.failures if k != 'ndvi_summary'])}"
+    )
+    lines.append(f"  up to date, skipped  {len(report.up_to_date)}")
+    if table is not None and len(table):
+        lines.append("")
+        lines.append(format_summary_table(table))
+    for key, error in sorted(report.failures.items()):
+        lines.append(f"FAILED {key}: {error}")
+    lines.append("")
+    lines.append(f"Outputs: {storage_uri}")
+    return "\n".join(lines)
+
+
+def format_summary_table(table: pd.DataFrame) -> str:
+    shown = table[
+        ["scene_id", "datetime", "platform", "aoi_clear_fraction", "ndvi_mean", "status"]
+    ].copy()
+    shown["datetime"] = shown["datetime"].dt.strftime("%Y-%m-%d")
+    shown["aoi_clear_fraction"] = shown["aoi_clear_fraction"].map(
+        lambda v: "" if pd.isna(v) else f"{v:.0%}"
+    )
+    shown["ndvi_mean"] = shown["ndvi_mean"].map(lambda v: "" if pd.isna(v) else f"{v:+.3f}")
+    return shown.to_string(index=False)

@@ -1,0 +1,190 @@
+"""NDVI math, streaming statistics and the windowed path against whole-array references."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+from affine import Affine
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+from rio_cogeo.cogeo import cog_validate
+
+from landsat_assets.science import qa
+from landsat_assets.science.blocks import BandSource
+from landsat_assets.science.ndvi import NdviStatistics, ndvi_block
+from landsat_assets.science.processing import write_ndvi
+from landsat_assets.stac.scene import USGS_SR_OFFSET, USGS_SR_SCALE
+
+USGS = {"red_scale": USGS_SR_SCALE, "red_offset": USGS_SR_OFFSET}
+USGS |= {"nir_scale": USGS_SR_SCALE, "nir_offset": USGS_SR_OFFSET}
+
+dn_arrays = arrays(np.uint16, (8, 8), elements=st.integers(0, 65535))
+
+
+def reference_ndvi(red, nir, qa_pixel, scale=USGS_SR_SCALE, offset=USGS_SR_OFFSET):
+    """The definition, written as plainly as possible in float64."""
+    red_r = red.astype(np.float64) * scale + offset
+    nir_r = nir.astype(np.float64) * scale + offset
+    valid = (
+        ((qa_pixel & 0b11111) == 0)
+        & (red >= 7273)
+        & (red <= 43636)
+        & (nir >= 7273)
+        & (nir <= 43636)
+    )
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ndvi = (nir_r - red_r) / (nir_r + red_r)
+    return np.where(valid & (nir_r + red_r > 0), ndvi, np.nan)
+
+
+@given(
+    dn_arrays,
+    dn_arrays,
+    arrays(np.uint16, (8, 8), elements=st.sampled_from([1, 21824, 21952, 23888, 55052, 30048, 2])),
+)
+def test_ndvi_block_matches_definition(red, nir, qa_pixel):
+    usable = qa.usable_lookup(qa.DEFAULT_USABLE_CLASSES)[qa.classify(qa_pixel)]
+    got = ndvi_block(red, nir, usable, **USGS)
+    expected = reference_ndvi(red, nir, qa_pixel)
+    assert got.dtype == np.float32
+    assert np.array_equal(np.isnan(got), np.isnan(expected))
+    valid = ~np.isnan(expected)
+    np.testing.assert_allclose(got[valid], expected[valid], atol=1e-6, rtol=0)
+    assert np.all(np.abs(got[valid]) <= 1.0)
+
+
+@settings(max_examples=60)
+@given(
+    arrays(
+        np.float32,
+        st.integers(1, 400),
+        elements=st.one_of(st.floats(-1, 1, width=32), st.just(np.float32(np.nan))),
+    ),
+    st.integers(1, 7),
+)
+def test_streaming_statistics_equal_numpy(values, chunks):
+    blocks = np.array_split(values, chunks)
+    statistics = NdviStatistics()
+    for block in blocks:
+        statistics.add(block)
+    valid = values[~np.isnan(values)]
+    median = statistics.median_from(blocks)
+    if valid.size == 0:
+        assert statistics.count == 0 and np.isnan(median)
+        return
+    assert statistics.count == valid.size
+    assert statistics.mean == pytest.approx(float(valid.astype(np.float64).mean()), abs=1e-9)
+    assert statistics.std == pytest.approx(float(valid.astype(np.float64).std()), abs=1e-9)
+    assert statistics.minimum == float(valid.min())
+    assert statistics.maximum == float(valid.max())
+    assert median == pytest.approx(float(np.median(valid.astype(np.float64))), abs=1e-12)
+
+
+def write_band(path: Path, array: np.ndarray, **profile) -> str:
+    height, width = array.shape
+    base = {
+        "driver": "GTiff",
+        "height": height,
+        "width": width,
+        "count": 1,
+        "dtype": array.dtype.name,
+        "crs": "EPSG:32633",
+        "transform": Affine(30, 0, 500000, 0, -30, 5000000),
+        "tiled": True,
+        "blockxsize": 256,
+        "blockysize": 256,
+    }
+    with rasterio.open(path, "w", **(base | profile)) as dst:
+        dst.write(array, 1)
+    return str(path)
+
+
+def synthetic_scene(tmp_path: Path, shape=(1100, 1300), seed=1) -> dict[str, str]:
+    rng = np.random.default_rng(seed)
+    red = rng.integers(7000, 20000, shape, dtype=np.uint16)
+    nir = rng.integers(7000, 45000, shape, dtype=np.uint16)
+    qa_pixel = rng.choice(
+        np.array([21824, 21952, 23888, 55052, 30048, 21826, 1], np.uint16),
+        shape,
+        p=[0.55, 0.05, 0.05, 0.15, 0.05, 0.05, 0.10],
+    )
+    red[qa_pixel == 1] = 0
+    nir[qa_pixel == 1] = 0
+    return {
+        "red": write_band(tmp_path / "red.tif", red),
+        "nir08": write_band(tmp_path / "nir.tif", nir),
+        "qa_pixel": write_band(tmp_path / "qa.tif", qa_pixel),
+    }
+
+
+def test_windowed_ndvi_equals_whole_array_reference(tmp_path):
+    bands = synthetic_scene(tmp_path)
+    out = tmp_path / "ndvi.tif"
+    result = write_ndvi(
+        "TEST",
+        BandSource(bands["red"]),
+        BandSource(bands["nir08"]),
+        BandSource(bands["qa_pixel"]),
+        out,
+        red_scale=(USGS_SR_SCALE, USGS_SR_OFFSET),
+        nir_scale=(USGS_SR_SCALE, USGS_SR_OFFSET),
+        workers=2,
+    )
+    read = {role: rasterio.open(path).read(1) for role, path in bands.items()}
+    expected = reference_ndvi(read["red"], read["nir08"], read["qa_pixel"])
+    with rasterio.open(out) as dataset:
+        got = dataset.read(1)
+        assert dataset.dtypes[0] == "float32"
+        assert np.isnan(dataset.nodata)
+        assert dataset.crs.to_epsg() == 32633
+    assert np.array_equal(np.isnan(got), np.isnan(expected))
+    valid = ~np.isnan(expected)
+    assert np.max(np.abs(got[valid] - expected[valid])) <= 1e-6
+    assert cog_validate(str(out))[0]
+    stats = result.statistics
+    assert result.status == "processed"
+    assert stats["valid_pixel_count"] == int(valid.sum())
+    assert stats["ndvi_mean"] == pytest.approx(float(expected[valid].mean()), abs=1e-6)
+    assert stats["ndvi_median"] == pytest.approx(float(np.median(expected[valid])), abs=1e-6)
+    assert stats["ndvi_std"] == pytest.approx(float(expected[valid].std()), abs=1e-6)
+    non_fill = read["qa_pixel"] != 1
+    clear = ((read["qa_pixel"] & 0b11111) == 0) & non_fill
+    assert result.mask.clear_fraction == pytest.approx(clear.sum() / non_fill.sum())
+
+
+def test_cloudy_scene_is_filtered_and_writes_nothing(tmp_path):
+    bands = synthetic_scene(tmp_path)
+    out = tmp_path / "ndvi.tif"
+    result = write_ndvi(
+        "TEST",
+        BandSource(bands["red"]),
+        BandSource(bands["nir08"]),
+        BandSource(bands["qa_pixel"]),
+        out,
+        red_scale=(USGS_SR_SCALE, USGS_SR_OFFSET),
+        nir_scale=(USGS_SR_SCALE, USGS_SR_OFFSET),
+        min_clear_fraction=0.95,
+    )
+    assert result.status == "filtered_cloudy"
+    assert "below min_clear_fraction" in result.reason
+    assert not out.exists()
+    assert list(tmp_path.glob(".ndvi.tif*")) == []
+
+
+def test_all_fill_scene_is_no_data(tmp_path):
+    fill = np.zeros((300, 300), np.uint16)
+    red = write_band(tmp_path / "r.tif", fill)
+    qa_pixel = write_band(tmp_path / "q.tif", np.ones((300, 300), np.uint16))
+    result = write_ndvi(
+        "TEST",
+        BandSource(red),
+        BandSource(red),
+        BandSource(qa_pixel),
+        tmp_path / "ndvi.tif",
+        red_scale=(USGS_SR_SCALE, USGS_SR_OFFSET),
+        nir_scale=(USGS_SR_SCALE, USGS_SR_OFFSET),
+    )
+    assert result.status == "no_data"
+    assert not (tmp_path / "ndvi.tif").exists()
