@@ -287,14 +287,23 @@ def _extras(spec: str) -> set[str]:
     return {e.strip() for e in match.group(1).split(",")} if match else set()
 
 
+def _dockerfile_installs() -> list[PipInstall]:
+    return [i for run in _instructions("RUN") for i in _pip_installs(run)]
+
+
 def _dockerfile_install() -> PipInstall:
-    installs = [i for run in _instructions("RUN") for i in _pip_installs(run)]
-    assert len(installs) == 1, "the image should install everything with one pip command"
+    """The one command that installs the project (and so every dependency) in the image."""
+    installs = [i for i in _dockerfile_installs() if i.projects]
+    assert len(installs) == 1, "the image should install the project with one pip command"
     return installs[0]
 
 
+def _pip_pins(installs: list[PipInstall]) -> set[str]:
+    return {t for i in installs for t in i.targets if re.fullmatch(r"pip==\S+", t)}
+
+
 def _makefile_installs() -> list[PipInstall]:
-    """Project installs in the Makefile recipes, with simple make variables expanded."""
+    """`pip install` commands in the Makefile recipes, with simple make variables expanded."""
     text = MAKEFILE.read_text()
     variables = dict(
         re.findall(r"^([A-Za-z_][A-Za-z0-9_]*)\s*(?::=|\?=|=)\s*(.*?)\s*$", text, re.MULTILINE)
@@ -310,12 +319,7 @@ def _makefile_installs() -> list[PipInstall]:
         return line
 
     recipes = [expand(line) for line in text.splitlines() if line.startswith("\t")]
-    return [
-        install
-        for recipe in recipes
-        for install in _pip_installs(recipe.lstrip("\t@-+"))
-        if install.projects
-    ]
+    return [install for recipe in recipes for install in _pip_installs(recipe.lstrip("\t@-+"))]
 
 
 def test_dockerfile_installs_the_project_against_the_lock() -> None:
@@ -334,7 +338,9 @@ def test_dockerfile_installs_the_project_against_the_lock() -> None:
 def test_dockerfile_install_matches_the_makefile() -> None:
     if not MAKEFILE.exists():
         pytest.skip("Makefile not in the repository yet; the Dockerfile is checked on its own")
-    make_installs = _makefile_installs()
+    make_all = _makefile_installs()
+    assert _pip_pins(make_all) == _pip_pins(_dockerfile_installs()), "different pip versions"
+    make_installs = [i for i in make_all if i.projects]
     assert make_installs, "the Makefile installs the project nowhere"
     image = _dockerfile_install()
     for make in make_installs:
