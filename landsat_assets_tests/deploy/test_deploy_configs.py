@@ -30,6 +30,8 @@ from dagster._utils.concurrency import ConcurrencySlotStatus
 from dagster_postgres import DagsterPostgresStorage
 from packaging.specifiers import SpecifierSet
 
+from landsat_assets.assets.common import IMAGERY_POOL
+
 REPO = Path(__file__).resolve().parents[2]
 LOCAL_INSTANCE = REPO / "dagster.yaml"
 POSTGRES_INSTANCE = REPO / "deploy" / "dagster.postgres.yaml"
@@ -38,7 +40,6 @@ HELM_VALUES = REPO / "deploy" / "helm" / "values.yaml"
 MAKEFILE = REPO / "Makefile"
 PYPROJECT = REPO / "pyproject.toml"
 
-IMAGERY_POOL = "landsat_imagery"
 CODE_SERVER_PORT = 4000
 # A URL nothing listens on: any attempt to connect during validation would fail loudly.
 DUMMY_PG_URL = "postgresql://dagster:not-a-password@127.0.0.1:1/dagster"
@@ -99,6 +100,23 @@ def test_sqlite_instance_keeps_storage_under_the_instance_directory(
         assert instance.run_monitoring_enabled
 
     assert sorted(p.name for p in home.glob("**/*.db")) == ["index.db", "runs.db", "schedules.db"]
+
+
+def test_imagery_pool_is_the_only_pool_so_the_default_limit_is_its_limit() -> None:
+    """The deploy files cap imagery reads through `pools.default_limit`: true only while
+    no other pool exists. They also name the pool in their override command."""
+    from landsat_assets.definitions import defs
+
+    pools = {
+        op.pool
+        for assets_def in defs.resolve_asset_graph().assets_defs
+        if assets_def.is_executable
+        for op in assets_def.node_def.iterate_op_defs()
+        if op.pool
+    }
+    assert pools == {IMAGERY_POOL}
+    for documented in (LOCAL_INSTANCE, POSTGRES_INSTANCE, HELM_VALUES, REPO / "docs" / "deploy.md"):
+        assert f"concurrency set {IMAGERY_POOL} " in documented.read_text(), documented.name
 
 
 def test_sqlite_instance_limits_the_imagery_pool(
