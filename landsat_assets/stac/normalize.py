@@ -223,10 +223,10 @@ def _band(
     scale, offset, nodata = _BAND_DEFAULTS[name]
     raster_bands = asset.get("raster:bands")
     if isinstance(raster_bands, list) and raster_bands and isinstance(raster_bands[0], Mapping):
-        first = raster_bands[0]
-        scale = float(first.get("scale", scale))
-        offset = float(first.get("offset", offset))
-        if "nodata" in first:
+        first = raster_bands[0]  # null fields (stac-geoparquet writes them) mean "not given"
+        scale = float(_first(first.get("scale"), scale))
+        offset = float(_first(first.get("offset"), offset))
+        if first.get("nodata") is not None:
             nodata = _nodata(first["nodata"], label, name)
     alternate = asset.get("alternate")
     alternate_s3 = alternate.get("s3") if isinstance(alternate, Mapping) else None

@@ -277,7 +277,7 @@ def test_proj_fields_from_asset_item_or_code() -> None:
         (lambda item: item.update(assets=[1, 2]), "no assets"),
         (lambda item: item.update(properties=None), "no datetime"),
         (
-            lambda item: item["assets"]["red"].update({"raster:bands": [{"scale": None}]}),
+            lambda item: item["assets"]["red"].update({"raster:bands": [{"scale": "big"}]}),
             "malformed",
         ),
         (lambda item: item.update(stac_version="0.9.0"), "obsolete STAC 0.9.0"),

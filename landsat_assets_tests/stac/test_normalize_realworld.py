@@ -7,8 +7,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pyarrow.parquet
 import pystac
 import pytest
+import shapely
+import shapely.geometry
 
 from landsat_assets.stac.normalize import ItemError, normalize_item, normalize_item_file
 from landsat_assets.stac.scene import (
@@ -188,6 +191,42 @@ def test_obsolete_sat_api_file_names_file_and_item() -> None:
     assert str(path) in message
     assert "LC08_L2SR_081119_20200101_20200823_02_T2" in message
     assert "1.0.0-beta.2" in message
+
+
+def _geoparquet_rows_as_items(path: Path) -> list[dict[str, Any]]:
+    """stac-geoparquet back to STAC items: top-level properties, WKB geometry, bbox struct,
+    timestamps, and null fields for assets and keys that a row does not have."""
+    core = {"type", "stac_version", "stac_extensions", "id", "links", "assets", "collection"}
+    items = []
+    for row in pyarrow.parquet.read_table(path).to_pylist():
+        item = {key: row[key] for key in core}
+        item["assets"] = {k: v for k, v in row["assets"].items() if v is not None}
+        item["geometry"] = shapely.geometry.mapping(shapely.from_wkb(row["geometry"]))
+        bbox = row["bbox"]
+        item["bbox"] = [bbox["xmin"], bbox["ymin"], bbox["xmax"], bbox["ymax"]]
+        item["properties"] = {
+            key: value.isoformat() if isinstance(value, datetime) else value
+            for key, value in row.items()
+            if key not in core | {"geometry", "bbox"} and value is not None
+        }
+        items.append(item)
+    return items
+
+
+def test_geoparquet_items_match_their_json_twins() -> None:
+    rows = _geoparquet_rows_as_items(
+        REALWORLD_ITEMS / "rustac_100-landsat-items_planetary_computer.parquet"
+    )
+    twins = {item["id"]: item for item in _item("planetary_computer_100_items.json")["features"]}
+    assert len(rows) == len(twins) == 100
+    for row in rows:
+        from_parquet, from_json = normalize_item(row), normalize_item(twins[row["id"]])
+        assert from_parquet.scene_key == from_json.scene_key
+        assert from_parquet.datetime == from_json.datetime
+        assert from_parquet.version == from_json.version
+        assert from_parquet.bands == from_json.bands
+        assert from_parquet.cloud_cover == from_json.cloud_cover
+        assert from_parquet.platform == from_json.platform
 
 
 def test_pystac_item_from_real_file(tmp_path: Path) -> None:

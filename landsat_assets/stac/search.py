@@ -1,0 +1,308 @@
+"""One scene search, two backends: a STAC API over HTTP, or a static catalog on disk.
+
+The predicates (AOI, time range, cloud cover, platform) are always applied here, on the raw
+items, whatever the server already did: servers differ in what they honour (local servers
+ignore `query`; stac-fastapi-static supports CQL2 `filter`; some advertise no filter at all)
+and in how they read -1 cloud covers or antimeridian footprints. Server-side filters only
+make the pages smaller; the answer is the same with either backend.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import pystac
+from pystac_client import Client
+from pystac_client.conformance import ConformanceClasses
+from pystac_client.exceptions import APIError
+from pystac_client.stac_api_io import StacApiIO
+from pystac_client.warnings import FallbackToPystac, NoConformsTo
+from urllib3 import Retry
+
+from landsat_assets.stac.aoi import Aoi, bbox_geometry, footprint_intersects
+from landsat_assets.stac.normalize import (
+    ItemError,
+    item_cloud_cover,
+    item_datetime,
+    item_platform,
+    normalize_item,
+    normalize_platform,
+)
+from landsat_assets.stac.scene import SceneRecord
+
+DEFAULT_COLLECTION = "landsat-c2-l2"
+DEFAULT_PLATFORMS = ("landsat-8", "landsat-9")
+
+HTTP_RETRIES = 3
+"""Retries after the first try, for connection errors, timeouts, 429 and 5xx."""
+HTTP_BACKOFF = 0.5
+"""urllib3 sleeps 0, then 2x, 4x this between retries: 3 s in all with 3 retries."""
+HTTP_TIMEOUT = (5.0, 30.0)
+"""Connect and read timeouts in seconds, per try."""
+_RETRY_STATUSES = (429, 500, 502, 503, 504)
+_READ_ERRORS = (
+    OSError,
+    ValueError,
+    KeyError,
+    TypeError,
+    pystac.STACError,
+    pystac.STACTypeError,
+    pystac.errors.RequiredPropertyMissing,
+)
+"""What pystac raises for files that are missing, not JSON, or not the STAC they claim."""
+
+
+class CatalogError(RuntimeError):
+    """A catalog or STAC API that cannot be searched; the message names the URL or path."""
+
+
+@dataclass(frozen=True)
+class SceneQuery:
+    """Naive datetimes are taken as UTC; `start` and `end` are both inclusive; a scene with no
+    cloud cover (absent or -1) never passes a `max_cloud_cover`."""
+
+    aoi: Aoi | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+    max_cloud_cover: float | None = None
+    platforms: tuple[str, ...] = DEFAULT_PLATFORMS
+    collection: str = DEFAULT_COLLECTION
+
+    def __post_init__(self) -> None:
+        start, end = _utc(self.start), _utc(self.end)
+        if start is not None and end is not None and start > end:
+            raise ValueError(f"start {start.isoformat()} is after end {end.isoformat()}")
+        if self.max_cloud_cover is not None and not 0 <= self.max_cloud_cover <= 100:
+            raise ValueError(f"max_cloud_cover {self.max_cloud_cover} is not within 0..100")
+        platforms = []
+        for name in self.platforms:
+            platform = normalize_platform(name)
+            if platform is None:
+                raise ValueError(f"platform {name!r} is not a Landsat (e.g. 'landsat-9')")
+            platforms.append(platform)
+        if not platforms:
+            raise ValueError("platforms is empty: no scene could match")
+        if not self.collection:
+            raise ValueError("collection is empty")
+        object.__setattr__(self, "start", start)
+        object.__setattr__(self, "end", end)
+        object.__setattr__(self, "platforms", tuple(dict.fromkeys(platforms)))
+
+    def matches(self, item: Mapping[str, Any]) -> bool:
+        """Whether a raw STAC item dict passes every predicate (the collection aside)."""
+        if item_platform(item) not in self.platforms:
+            return False
+        moment = item_datetime(item)
+        if (self.start is not None and moment < self.start) or (
+            self.end is not None and moment > self.end
+        ):
+            return False
+        if self.max_cloud_cover is not None:
+            cloud_cover = item_cloud_cover(item)
+            if cloud_cover is None or cloud_cover > self.max_cloud_cover:
+                return False
+        if self.aoi is not None:
+            footprint = item.get("geometry")
+            if footprint is None and item.get("bbox"):
+                bbox = item["bbox"]
+                footprint = bbox_geometry((bbox[0], bbox[1], bbox[-2], bbox[-1]))
+            return footprint_intersects(self.aoi, footprint)
+        return True
+
+    def cql2_filter(self) -> dict[str, Any]:
+        """CQL2-JSON for the server, in Basic CQL2 only (`=`, `<=`, `and`, `or`; `in` needs
+        the advanced-comparison conformance class), with the platform spelled the ways the
+        public APIs spell it (`landsat-9` on Earth Search and Planetary Computer,
+        `LANDSAT_9` on LandsatLook)."""
+        platform_is = [
+            {"op": "=", "args": [{"property": "platform"}, spelling]}
+            for platform in self.platforms
+            for spelling in (platform, platform.upper().replace("-", "_"))
+        ]
+        clauses: list[dict[str, Any]] = [{"op": "or", "args": platform_is}]
+        if self.max_cloud_cover is not None:
+            clauses.append(
+                {"op": "<=", "args": [{"property": "eo:cloud_cover"}, self.max_cloud_cover]}
+            )
+        return clauses[0] if len(clauses) == 1 else {"op": "and", "args": clauses}
+
+
+def iter_scenes(
+    catalog: str | os.PathLike[str], query: SceneQuery, *, page_size: int = 100
+) -> Iterator[SceneRecord]:
+    """Scenes matching `query`, page by page, as the catalog lists them (not deduplicated).
+
+    `catalog` is an http(s) URL (a STAC API, or a static catalog served over HTTP) or a local
+    catalog.json / collection.json, or the folder holding it.
+    """
+    source = str(catalog)
+    if urlparse(source).scheme in ("http", "https"):
+        yield from _search_url(source, query, page_size)
+    else:
+        yield from _walk_static(_open_static(Path(source)), query, source)
+
+
+def search_scenes(
+    catalog: str | os.PathLike[str], query: SceneQuery, *, page_size: int = 100
+) -> list[SceneRecord]:
+    """One record per scene_key (the newest `version` wins, so a USGS reprocessing replaces
+    the older product), sorted by acquisition time."""
+    newest: dict[str, SceneRecord] = {}
+    for record in iter_scenes(catalog, query, page_size=page_size):
+        kept = newest.get(record.scene_key)
+        if kept is None or record.version > kept.version:
+            newest[record.scene_key] = record
+    return sorted(newest.values(), key=lambda record: (record.datetime, record.scene_key))
+
+
+def _search_url(url: str, query: SceneQuery, page_size: int) -> Iterator[SceneRecord]:
+    client = _open_client(url, _stac_io())
+    if not client.conforms_to(ConformanceClasses.ITEM_SEARCH):
+        yield from _walk_static(client, query, url)  # a static catalog on a web server
+        return
+    try:
+        collection = client.get_collection(query.collection)
+    except APIError as error:
+        raise _api_error(url, error) from error
+    if collection is None or collection.id != query.collection:
+        raise CatalogError(f"STAC API {url}: collection {query.collection!r} not found")
+    parameters: dict[str, Any] = {"collections": [query.collection], "limit": page_size}
+    if query.aoi is not None:
+        parameters["intersects"] = query.aoi.to_geojson()
+    if query.start is not None or query.end is not None:
+        parameters["datetime"] = [query.start, query.end]
+    if client.conforms_to(ConformanceClasses.FILTER):
+        parameters["filter"] = query.cql2_filter()
+        parameters["filter_lang"] = "cql2-json"
+    pages = client.search(**parameters).pages_as_dicts()
+    while True:
+        try:
+            page = next(pages)
+        except StopIteration:
+            return
+        except APIError as error:
+            raise _api_error(url, error) from error
+        for item in page.get("features", []):
+            yield from _matching_scene(item, query, url)
+
+
+def _walk_static(root: pystac.Catalog, query: SceneQuery, source: str) -> Iterator[SceneRecord]:
+    collection = _find_collection(root, query.collection, source)
+    items = collection.get_items(recursive=True)
+    while True:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", FallbackToPystac)  # walking is the intent
+                item = next(items)
+        except StopIteration:
+            return
+        except APIError as error:
+            raise _api_error(source, error) from error
+        except _READ_ERRORS as error:
+            raise CatalogError(f"catalog {source}: cannot read an item: {error}") from error
+        item_dict = item.to_dict(include_self_link=False, transform_hrefs=False)
+        yield from _matching_scene(item_dict, query, source, item)
+
+
+def _matching_scene(
+    item_dict: Mapping[str, Any],
+    query: SceneQuery,
+    source: str,
+    item: pystac.Item | None = None,
+) -> Iterator[SceneRecord]:
+    try:
+        if query.matches(item_dict):
+            yield normalize_item(item if item is not None else item_dict, source=source)
+    except ItemError as error:
+        raise ItemError(f"catalog {source}: {error}") from error
+
+
+def _find_collection(root: pystac.Catalog, collection_id: str, source: str) -> pystac.Catalog:
+    if isinstance(root, pystac.Collection) and root.id == collection_id:
+        return root
+    seen = []
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FallbackToPystac)
+            for collection in root.get_all_collections():
+                if collection.id == collection_id:
+                    return collection
+                seen.append(collection.id)
+    except APIError as error:
+        raise _api_error(source, error) from error
+    except _READ_ERRORS as error:
+        raise CatalogError(f"catalog {source}: cannot read its collections: {error}") from error
+    listed = ", ".join(repr(name) for name in seen) or "none"
+    raise CatalogError(
+        f"catalog {source}: collection {collection_id!r} not found (collections: {listed})"
+    )
+
+
+def _open_static(path: Path) -> pystac.Catalog:
+    if not path.exists():
+        raise CatalogError(f"catalog path {path} does not exist")
+    if path.is_dir():
+        candidates = [path / "catalog.json", path / "collection.json"]
+        found = next((candidate for candidate in candidates if candidate.is_file()), None)
+        if found is None:
+            raise CatalogError(f"catalog folder {path} has no catalog.json or collection.json")
+        path = found
+    try:
+        root = pystac.read_file(str(path.resolve()))
+    except _READ_ERRORS as error:
+        raise CatalogError(f"{path} is not a STAC catalog: {error}") from error
+    if not isinstance(root, pystac.Catalog):
+        raise CatalogError(
+            f"{path} is not a STAC catalog or collection but a {type(root).__name__}"
+        )
+    return root
+
+
+def _stac_io() -> StacApiIO:
+    """Retries with backoff on transient failures, POST included (a search is read-only);
+    `Retry-After` is not obeyed so that the total wait stays a few seconds."""
+    retry = Retry(
+        total=HTTP_RETRIES,
+        backoff_factor=HTTP_BACKOFF,
+        status_forcelist=_RETRY_STATUSES,
+        allowed_methods=None,
+        respect_retry_after_header=False,
+    )
+    return StacApiIO(max_retries=retry, timeout=HTTP_TIMEOUT)
+
+
+def _open_client(url: str, stac_io: StacApiIO) -> Client:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NoConformsTo)
+            return Client.open(url, stac_io=stac_io)
+    except APIError as error:
+        raise _api_error(url, error) from error
+    except _READ_ERRORS as error:
+        raise CatalogError(f"{url} is not a STAC catalog or API: {error}") from error
+
+
+def _api_error(url: str, error: APIError) -> CatalogError:
+    status = getattr(error, "status_code", None)
+    if status is None:
+        return CatalogError(
+            f"STAC API {url}: gave up after {HTTP_RETRIES + 1} tries "
+            f"(connection errors, timeouts and HTTP {'/'.join(map(str, _RETRY_STATUSES))} "
+            f"are retried): {error}"
+        )
+    return CatalogError(f"STAC API {url} answered HTTP {status}: {error}")
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
