@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
+from urllib.parse import unquote, urlparse
 
 import pystac
 from pystac_client import Client
@@ -140,13 +140,15 @@ def iter_scenes(
     """Scenes matching `query`, page by page, as the catalog lists them (not deduplicated).
 
     `catalog` is an http(s) URL (a STAC API, or a static catalog served over HTTP) or a local
-    catalog.json / collection.json, or the folder holding it.
+    catalog.json / collection.json, or the folder holding it (a path or a file:// URL).
     """
     source = str(catalog)
-    if urlparse(source).scheme in ("http", "https"):
+    parsed = urlparse(source)
+    if parsed.scheme in ("http", "https"):
         yield from _search_url(source, query, page_size)
     else:
-        yield from _walk_static(_open_static(Path(source)), query, source)
+        path = Path(unquote(parsed.path)) if parsed.scheme == "file" else Path(source)
+        yield from _walk_static(_open_static(path), query, source)
 
 
 def search_scenes(

@@ -174,6 +174,7 @@ def test_demo_catalog_static_and_served_agree(
 def test_demo_catalog_local_records(small_demo_catalog: Path) -> None:
     records = search_scenes(small_demo_catalog.parent, SceneQuery())  # the folder works too
     assert records
+    assert summary(search_scenes(small_demo_catalog.as_uri(), SceneQuery())) == summary(records)
     assert [r.datetime for r in records] == sorted(r.datetime for r in records)
     for record in records:
         assert record.collection == "landsat-c2-l2"
