@@ -10,6 +10,8 @@ from typing import Any
 from dagster import Definitions
 from dagster_aws.s3 import S3Resource
 
+from landsat_assets.assets.user_script import ScriptSubprocessClient, user_script_assets
+from landsat_assets.automation import build_automation_sensor
 from landsat_assets.io_managers.products import (
     PngIOManager,
     RasterIOManager,
@@ -21,6 +23,7 @@ from landsat_assets.resources.catalog import DEFAULT_DEMO_CATALOG, LandsatCatalo
 from landsat_assets.resources.imagery import ImagerySource
 from landsat_assets.resources.processing import SceneProcessing
 from landsat_assets.resources.storage import LandsatStorage
+from landsat_assets.sensors import build_scene_sensor
 from landsat_assets.settings import env_float, env_string
 
 
@@ -54,13 +57,15 @@ def build_resources(env: Mapping[str, str] = os.environ) -> dict[str, Any]:
         "table_io_manager": TableIOManager(storage=storage),
         "scene_record_io_manager": SceneRecordIOManager(storage=storage),
         "png_io_manager": PngIOManager(storage=storage),
+        "pipes_subprocess_client": ScriptSubprocessClient(),
     }
 
 
 def build_definitions(env: Mapping[str, str] = os.environ) -> Definitions:
     return Definitions(
-        assets=[*SCENE_ASSETS, *SUMMARY_ASSETS],
+        assets=[*SCENE_ASSETS, *SUMMARY_ASSETS, *user_script_assets(env)],
         jobs=[scene_job, summary_job],
+        sensors=[build_scene_sensor(env), build_automation_sensor(env)],
         resources=build_resources(env),
     )
 

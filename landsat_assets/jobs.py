@@ -8,7 +8,6 @@ from landsat_assets.assets.indices import ndvi
 from landsat_assets.assets.masks import cloud_mask
 from landsat_assets.assets.scenes import landsat_scene, scene_bands
 from landsat_assets.assets.summaries import ndvi_summary, ndvi_timeseries_plot, scene_ndvi_stats
-from landsat_assets.partitions import landsat_scenes
 
 SCENE_ASSETS = [landsat_scene, scene_bands, cloud_mask, ndvi, scene_ndvi_stats]
 SUMMARY_ASSETS = [ndvi_summary, ndvi_timeseries_plot]
@@ -16,7 +15,6 @@ SUMMARY_ASSETS = [ndvi_summary, ndvi_timeseries_plot]
 scene_job = define_asset_job(
     "landsat_scene_job",
     selection=AssetSelection.assets(*SCENE_ASSETS),
-    partitions_def=landsat_scenes,
     description="Every per-scene product of one or more Landsat scenes.",
 )
 

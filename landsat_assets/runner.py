@@ -13,12 +13,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import pandas as pd
-from dagster import AssetKey, DagsterInstance, Definitions
+from dagster import AssetKey, DagsterInstance, Definitions, ExecuteInProcessResult
+from dagster._core.asset_graph_view.asset_graph_view import AssetGraphView, TemporalContext
 from dagster._core.definitions.data_version import CachingStaleStatusResolver, StaleStatus
 from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_END_TAG,
     ASSET_PARTITION_RANGE_START_TAG,
 )
+from dagster._time import get_current_datetime
 
 from landsat_assets.console import PhaseProgress
 from landsat_assets.jobs import SCENE_ASSETS, scene_job, summary_job
@@ -46,17 +48,26 @@ def stale_scene_keys(
 ) -> list[str]:
     """Scenes whose products are missing, stale (code or upstream changed) or made from an
     older processing version of the scene than the catalog now has."""
-    resolver = CachingStaleStatusResolver(instance, defs.resolve_asset_graph())
+    asset_graph = defs.resolve_asset_graph()
+    resolver = CachingStaleStatusResolver(
+        instance,
+        asset_graph,
+        loading_context=AssetGraphView(
+            temporal_context=TemporalContext(
+                effective_dt=get_current_datetime(), last_event_id=None
+            ),
+            instance=instance,
+            asset_graph=asset_graph,
+        ),
+    )
     stale = []
     for record in records:
-        version = instance.get_latest_data_version_record(
+        latest = instance.get_latest_data_version_record(
             AssetKey("landsat_scene"), is_source=False, partition_key=record.scene_key
         )
-        recorded = (
-            version.asset_materialization.tags.get("dagster/data_version")
-            if version and version.asset_materialization
-            else None
-        )
+        materialization = latest.asset_materialization if latest else None
+        version = materialization.metadata.get("version") if materialization else None
+        recorded = version.value if version else None
         if recorded != record.version or any(
             resolver.get_status(asset_key, record.scene_key) != StaleStatus.FRESH
             for asset_key in SCENE_ASSET_KEYS
@@ -85,6 +96,21 @@ def contiguous_batches(
     return batches
 
 
+def failure_message(result: ExecuteInProcessResult) -> str:
+    """The failed steps' errors, each with its root cause (not a retry wrapper's message)."""
+    messages = []
+    for event in result.get_step_failure_events():
+        error = event.step_failure_data.error if event.step_failure_data else None
+        while error is not None and error.cause is not None:
+            error = error.cause
+        user_message = event.step_failure_data.user_failure_data
+        if user_message and user_message.description:
+            messages.append(user_message.description)
+        elif error is not None:
+            messages.append(error.message.strip())
+    return "; ".join(messages)
+
+
 def _execute_scenes(
     instance: DagsterInstance, defs: Definitions, keys: Sequence[str]
 ) -> dict[str, str]:
@@ -97,12 +123,7 @@ def _execute_scenes(
     )
     if result.success:
         return {}
-    messages = [
-        event.step_failure_data.error.message.strip()
-        for event in result.get_step_failure_events()
-        if event.step_failure_data and event.step_failure_data.error
-    ]
-    error = "; ".join(messages) or f"run {result.run_id} failed"
+    error = failure_message(result) or f"run {result.run_id} failed"
     return {key: error for key in keys}
 
 
@@ -143,11 +164,7 @@ def run_pipeline(
         )
         summary_progress.advance("ndvi_summary, ndvi_timeseries_plot")
         if not result.success:
-            report.failures["ndvi_summary"] = "; ".join(
-                e.step_failure_data.error.message.strip()
-                for e in result.get_step_failure_events()
-                if e.step_failure_data and e.step_failure_data.error
-            )
+            report.failures["ndvi_summary"] = failure_message(result)
     report.summary = load_summary(defs)
     return report
 

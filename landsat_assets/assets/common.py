@@ -1,20 +1,24 @@
 """What every per-scene asset shares: partitions, backfill policy, retries, UI metadata."""
 
 import base64
+import contextlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from dagster import (
     AssetExecutionContext,
     BackfillPolicy,
     Backoff,
+    Failure,
     Jitter,
     MetadataValue,
     RetryPolicy,
 )
 
 from landsat_assets.partitions import landsat_scenes
+from landsat_assets.science.processing import SceneInputError
+from landsat_assets.stac.normalize import ItemError
 
 SCENES_PER_RUN = int(os.environ.get("LANDSAT_SCENES_PER_RUN", "10"))
 """Partitions one backfill run covers: bounded runs, and a failure costs at most one batch."""
@@ -57,3 +61,12 @@ def progress_logger(
             context.log.info(f"{scene}: {what} {done}/{total} blocks ({100 * done // total}%)")
 
     return report
+
+
+@contextlib.contextmanager
+def permanent_scene_errors() -> Iterator[None]:
+    """A bad item or band file fails the step at once: retrying cannot repair it."""
+    try:
+        yield
+    except (SceneInputError, ItemError, LookupError) as error:
+        raise Failure(description=str(error), allow_retries=False) from error

@@ -3,6 +3,7 @@
 from dagster import AssetExecutionContext, MetadataValue, asset
 
 from landsat_assets.assets.common import per_scene, png_markdown, progress_logger, storage_link
+from landsat_assets.automation import SCENE_FOLLOWS_UPSTREAM
 from landsat_assets.io_managers.products import StagedFile, StoredRaster
 from landsat_assets.io_managers.stores import product_key
 from landsat_assets.resources.processing import SceneProcessing
@@ -28,6 +29,7 @@ def band_scale(bands: StoredRaster, role: str) -> tuple[float, float]:
     group_name="indices",
     kinds={"cog"},
     code_version="1",
+    automation_condition=SCENE_FOLLOWS_UPSTREAM,
     io_manager_key="raster_io_manager",
     description="Float32 NDVI from surface reflectance, NaN where cloudy, fill or out of range.",
 )

@@ -3,6 +3,7 @@
 from dagster import AssetExecutionContext, MetadataValue, asset
 
 from landsat_assets.assets.common import per_scene, png_markdown, progress_logger, storage_link
+from landsat_assets.automation import SCENE_FOLLOWS_UPSTREAM
 from landsat_assets.io_managers.products import StagedFile, StoredRaster
 from landsat_assets.io_managers.stores import product_key
 from landsat_assets.resources.processing import SceneProcessing
@@ -22,6 +23,7 @@ MASK_CODES = ", ".join(f"{int(c)} {c.name.lower()}" for c in MaskClass)
     group_name="masks",
     kinds={"cog"},
     code_version="1",
+    automation_condition=SCENE_FOLLOWS_UPSTREAM,
     io_manager_key="raster_io_manager",
     description=f"Cloud mask classes decoded from QA_PIXEL (uint8: {MASK_CODES}; 0 = nodata).",
 )

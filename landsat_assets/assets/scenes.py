@@ -3,7 +3,6 @@
 from dagster import (
     AssetExecutionContext,
     DataVersion,
-    DataVersionsByPartition,
     MetadataValue,
     Output,
     asset,
@@ -13,9 +12,11 @@ from landsat_assets.assets.common import (
     IMAGERY_POOL,
     imagery_retry_policy,
     per_scene,
+    permanent_scene_errors,
     progress_logger,
     storage_link,
 )
+from landsat_assets.automation import SCENE_FOLLOWS_UPSTREAM
 from landsat_assets.io_managers.products import StagedFile
 from landsat_assets.io_managers.stores import product_key
 from landsat_assets.resources.catalog import LandsatCatalog
@@ -38,7 +39,8 @@ from landsat_assets.stac.scene import SceneRecord
 def landsat_scene(
     context: AssetExecutionContext, catalog: LandsatCatalog
 ) -> Output[dict[str, SceneRecord]]:
-    records = catalog.find_scenes(context.partition_keys)
+    with permanent_scene_errors():
+        records = catalog.find_scenes(context.partition_keys)
     for key, record in records.items():
         context.add_asset_metadata(
             {
@@ -54,12 +56,12 @@ def landsat_scene(
             },
             partition_key=key,
         )
-    return Output(
-        records,
-        data_version=DataVersionsByPartition(
-            {key: DataVersion(record.version) for key, record in records.items()}
-        ),
-    )
+    # Dagster attaches one data version per output, so it can follow the USGS processing
+    # version only when the step covers one scene; `version` metadata always records it.
+    if len(records) == 1:
+        (record,) = records.values()
+        return Output(records, data_version=DataVersion(record.version))
+    return Output(records)
 
 
 @asset(
@@ -67,6 +69,7 @@ def landsat_scene(
     group_name="scenes",
     kinds={"cog"},
     code_version="1",
+    automation_condition=SCENE_FOLLOWS_UPSTREAM,
     io_manager_key="raster_io_manager",
     retry_policy=imagery_retry_policy,
     pool=IMAGERY_POOL,
@@ -87,16 +90,17 @@ def scene_bands(
             record = landsat_scene[key]
             hrefs = {role: imagery.readable_href(record.bands[role]) for role in BAND_ORDER}
             staged = storage.store().staging_dir() / f"{key}.tif"
-            extract = extract_scene_bands(
-                key,
-                hrefs,
-                staged,
-                aoi_wgs84=aoi,
-                scales={r: (record.bands[r].scale, record.bands[r].offset) for r in BAND_ORDER},
-                pixel_budget=processing.pixel_budget,
-                workers=processing.workers,
-                progress=progress_logger(context, "reading bands", key),
-            )
+            with permanent_scene_errors():
+                extract = extract_scene_bands(
+                    key,
+                    hrefs,
+                    staged,
+                    aoi_wgs84=aoi,
+                    scales={r: (record.bands[r].scale, record.bands[r].offset) for r in BAND_ORDER},
+                    pixel_budget=processing.pixel_budget,
+                    workers=processing.workers,
+                    progress=progress_logger(context, "reading bands", key),
+                )
             if extract is None:
                 context.log.warning(f"{key}: the AOI does not intersect the scene; no bands")
                 context.add_asset_metadata(

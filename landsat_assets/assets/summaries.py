@@ -6,6 +6,7 @@ import pandas as pd
 from dagster import AssetExecutionContext, MetadataValue, Output, TableColumn, TableSchema, asset
 
 from landsat_assets.assets.common import per_scene, png_markdown
+from landsat_assets.automation import SCENE_FOLLOWS_UPSTREAM, SUMMARY_REFRESH
 from landsat_assets.io_managers.products import StoredRaster
 from landsat_assets.resources.processing import SceneProcessing
 from landsat_assets.science.preview import timeseries_plot
@@ -23,6 +24,7 @@ STATS_SCHEMA = TableSchema(
     group_name="summaries",
     kinds={"parquet"},
     code_version="1",
+    automation_condition=SCENE_FOLLOWS_UPSTREAM,
     io_manager_key="table_io_manager",
     description="AOI NDVI statistics, cloud fractions and status of the scene, as one row.",
 )
@@ -74,6 +76,7 @@ def scene_ndvi_stats(
     group_name="summaries",
     kinds={"parquet"},
     code_version="1",
+    automation_condition=SUMMARY_REFRESH,
     io_manager_key="table_io_manager",
     description="Every scene's statistics row in one table, sorted by acquisition time.",
 )
@@ -95,6 +98,7 @@ def ndvi_summary(scene_ndvi_stats: dict[str, pd.DataFrame | None]) -> Output[pd.
     group_name="summaries",
     kinds={"png"},
     code_version="1",
+    automation_condition=SUMMARY_REFRESH,
     io_manager_key="png_io_manager",
     description="AOI mean NDVI over time; scenes filtered for clouds marked on the axis.",
 )

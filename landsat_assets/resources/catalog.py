@@ -50,7 +50,7 @@ class LandsatCatalog(ConfigurableResource):
 
     def area_of_interest(self) -> Aoi | None:
         if self.aoi is None:
-            from landsat_assets.demo.catalog import DEMO_AOI_PATH
+            from landsat_assets.demo import DEMO_AOI_PATH
 
             return load_aoi(str(DEMO_AOI_PATH))
         if self.aoi.strip().lower() in ("", NO_AOI):

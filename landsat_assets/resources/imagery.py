@@ -11,7 +11,7 @@ from pydantic import Field
 
 from landsat_assets.stac.scene import BandAsset
 
-REMOTE_COG_OPTIONS = {
+REMOTE_COG_OPTIONS: dict[str, str | int] = {
     # Opening a COG must not list its directory (one request saved per file on S3/HTTP).
     "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",
     # Adjacent tiles are fetched with one range request.
@@ -21,7 +21,7 @@ REMOTE_COG_OPTIONS = {
     "CPL_VSIL_CURL_ALLOWED_EXTENSIONS": ".tif,.TIF,.tiff,.TIFF",
     "VSI_CACHE": "TRUE",
     "VSI_CACHE_SIZE": str(64 * 1024 * 1024),
-    "GDAL_CACHEMAX": "256",
+    "GDAL_CACHEMAX": 256,
     "GDAL_HTTP_MAX_RETRY": "3",
     "GDAL_HTTP_RETRY_DELAY": "1",
 }

@@ -36,7 +36,7 @@ tools in the field still ship GDAL builds without it."""
 def cog_creation_options(*, predictor: int, resampling: str) -> dict[str, str]:
     return {
         "COMPRESS": COG_COMPRESSION,
-        "PREDICTOR": str(predictor),
+        "PREDICTOR": {1: "NO", 2: "STANDARD", 3: "FLOATING_POINT"}[predictor],
         "LEVEL": "6",
         "BLOCKSIZE": str(BLOCK_SIZE),
         "OVERVIEW_RESAMPLING": resampling,

@@ -62,7 +62,7 @@ def stats_row(
         **(dict(statistics) if statistics else _NO_STATISTICS),
         "status": status,
     }
-    return pd.DataFrame([row]).astype(STATS_COLUMNS)
+    return pd.DataFrame([row], columns=list(STATS_COLUMNS)).astype(STATS_COLUMNS)
 
 
 def summarize(rows: Iterable[pd.DataFrame | None]) -> pd.DataFrame:

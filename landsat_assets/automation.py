@@ -1,0 +1,99 @@
+"""Declarative automation: when assets refresh without anyone asking, and the sensor that
+evaluates it.
+
+Who does what:
+- New and reprocessed scenes: `landsat_scene_sensor` requests the whole scene job for the
+  scene's partition. `landsat_scene` itself has no automation condition.
+- The per-scene products below it *follow upstream*: when an upstream partition is updated by
+  a run that did not also plan them (say someone re-materializes only `landsat_scene` from the
+  UI), the automation sensor requests them. Updates made by a run that planned them anyway (the
+  sensor's and backfills' runs) are ignored (`any_deps_updated` leaves out parents updated by
+  a run that targeted the child), so no run is ever duplicated. Unlike `eager()`, a
+  partition that is merely missing triggers nothing: new partitions are the sensor's and the
+  backfills' business, and a step that failed in such a run is not retried behind the user's
+  back.
+- `ndvi_summary` and `ndvi_timeseries_plot` refresh once any scene's statistics changed:
+  right away when no scene is still in progress, and during a long backfill at most once per
+  cron period (LANDSAT_SUMMARY_CRON, default every five minutes). A plain `eager()` would
+  never fire here: one missing scene partition keeps `any_deps_missing` true for good.
+
+Settings (environment): LANDSAT_SUMMARY_CRON, LANDSAT_AUTOMATION_STATUS (`running` by default,
+or `stopped`), LANDSAT_AUTOMATION_INTERVAL_SECONDS (default 30).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+from dagster import (
+    AssetSelection,
+    AutomationCondition,
+    AutomationConditionSensorDefinition,
+    DefaultSensorStatus,
+)
+from dagster._utils.schedules import is_valid_cron_schedule
+
+from landsat_assets.settings import SettingError, env_int
+
+AUTOMATION_SENSOR_NAME = "landsat_automation_sensor"
+DEFAULT_SUMMARY_CRON = "*/5 * * * *"
+
+
+def default_status(name: str, env: Mapping[str, str] = os.environ) -> DefaultSensorStatus:
+    """`running` unless the variable says `stopped`: the local deployment automates by default."""
+    text = (env.get(name) or "running").strip().upper()
+    try:
+        return DefaultSensorStatus[text]
+    except KeyError:
+        raise SettingError(f"{name}={env.get(name)!r} is neither 'running' nor 'stopped'") from None
+
+
+def summary_cron(env: Mapping[str, str] = os.environ) -> str:
+    cron = (env.get("LANDSAT_SUMMARY_CRON") or DEFAULT_SUMMARY_CRON).strip()
+    if not is_valid_cron_schedule(cron):
+        raise SettingError(f"LANDSAT_SUMMARY_CRON={cron!r} is not a cron schedule")
+    return cron
+
+
+def follows_upstream() -> AutomationCondition:
+    return (
+        AutomationCondition.any_deps_updated().since_last_handled()
+        & ~AutomationCondition.any_deps_missing()
+        & ~AutomationCondition.any_deps_in_progress()
+        & ~AutomationCondition.in_progress()
+    ).with_label("follows upstream")
+
+
+def refreshes_summary(cron: str) -> AutomationCondition:
+    settled_or_due = (
+        ~AutomationCondition.any_deps_in_progress()
+        | AutomationCondition.cron_tick_passed(cron).since_last_handled()
+    )
+    return (
+        AutomationCondition.any_deps_updated().since_last_handled()
+        & ~AutomationCondition.in_progress()
+        & settled_or_due
+    ).with_label(f"refresh after scene updates (at most every '{cron}' while scenes run)")
+
+
+def build_automation_sensor(
+    env: Mapping[str, str] = os.environ,
+) -> AutomationConditionSensorDefinition:
+    """Evaluates every asset's condition; replaces Dagster's default automation sensor, which
+    would start stopped."""
+    interval = env_int("LANDSAT_AUTOMATION_INTERVAL_SECONDS", 30, env)
+    if interval < 1:
+        raise SettingError(f"LANDSAT_AUTOMATION_INTERVAL_SECONDS={interval} is below 1")
+    return AutomationConditionSensorDefinition(
+        AUTOMATION_SENSOR_NAME,
+        target=AssetSelection.all(),
+        default_status=default_status("LANDSAT_AUTOMATION_STATUS", env),
+        minimum_interval_seconds=interval,
+        description="Refreshes per-scene products after upstream changes and the summaries "
+        "after scene updates (see landsat_assets.automation).",
+    )
+
+
+SCENE_FOLLOWS_UPSTREAM = follows_upstream()
+SUMMARY_REFRESH = refreshes_summary(summary_cron())
