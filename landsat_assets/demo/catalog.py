@@ -15,6 +15,7 @@ acquisition and the seed, never from the clock, so a rebuild is byte-identical.
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 from dataclasses import dataclass
@@ -242,11 +243,12 @@ def _footprint_geometry(grid: SceneGrid) -> tuple[dict[str, Any], list[float]]:
     ring = [
         [round(float(lon), 9), round(float(lat), 9)] for lon, lat in zip(lons, lats, strict=True)
     ]
+    # Rounded outwards so the bbox still contains the geometry.
     bbox = [
-        round(float(min(lons)), 6),
-        round(float(min(lats)), 6),
-        round(float(max(lons)), 6),
-        round(float(max(lats)), 6),
+        math.floor(min(lons) * 1e6) / 1e6,
+        math.floor(min(lats) * 1e6) / 1e6,
+        math.ceil(max(lons) * 1e6) / 1e6,
+        math.ceil(max(lats) * 1e6) / 1e6,
     ]
     return {"type": "Polygon", "coordinates": [[*ring, ring[0]]]}, bbox
 
@@ -399,7 +401,8 @@ def _regimes(acquisitions: list[Acquisition], seed: int) -> dict[int, Regime]:
 def _new_collection(
     items: list[pystac.Item], seed: int, shape: tuple[int, int], pixel_size: float
 ) -> pystac.Collection:
-    collection = pystac.Collection(
+    """The collection, its extent covering `items` (which the caller adds after linking it)."""
+    return pystac.Collection(
         id=COLLECTION_ID,
         title="Landsat Collection 2 Level-2 (synthetic demo)",
         description=(
@@ -423,9 +426,6 @@ def _new_collection(
             DEMO_PARAMETERS_KEY: {"seed": seed, "shape": list(shape), "pixel_size": pixel_size}
         },
     )
-    for item in items:
-        collection.add_item(item)
-    return collection
 
 
 def _union_bbox(items: list[pystac.Item]) -> list[float]:
@@ -468,7 +468,10 @@ def build_demo_catalog(
         title="landsat-assets demo catalog",
         description="Synthetic Landsat Collection 2 Level-2 scenes for the landsat-assets demo.",
     )
-    catalog.add_child(_new_collection(items, seed, shape, pixel_size_for(shape[1])))
+    collection = _new_collection(items, seed, shape, pixel_size_for(shape[1]))
+    catalog.add_child(collection)
+    # Items last, so the links read root, parent, items and add_scene appends in order.
+    collection.add_items(items)
     catalog.normalize_hrefs(str(out_dir))
     catalog.make_all_asset_hrefs_relative()
     catalog.save(catalog_type=pystac.CatalogType.SELF_CONTAINED, stac_io=_AtomicStacIO())

@@ -299,10 +299,11 @@ def _interpolate(
         np.arange(y_first, y_first + int(cy.max()) + 2),
     )
     along_x = lattice[:, cx] + (lattice[:, cx + 1] - lattice[:, cx]) * wx
+    base = along_x[cy]
     out = along_x[cy + 1]
-    out -= along_x[cy]
+    out -= base
     out *= wy[:, None]
-    out += along_x[cy]
+    out += base
     return out
 
 
