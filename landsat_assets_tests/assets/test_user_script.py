@@ -8,6 +8,7 @@ import json
 import shutil
 import textwrap
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -96,7 +97,7 @@ class Baseline:
 
 
 @pytest.fixture(scope="module")
-def baseline(small_demo_catalog, tmp_path_factory) -> Baseline:
+def baseline(small_demo_catalog, tmp_path_factory) -> Iterator[Baseline]:
     """Two demo scenes with bands, cloud masks and the example script's products, all made
     in one run (so the script's step covers both partitions)."""
     env = {
@@ -106,12 +107,12 @@ def baseline(small_demo_catalog, tmp_path_factory) -> Baseline:
     scenes = build_resources(env)["catalog"].search()
     clearest = sorted(scenes, key=lambda scene: scene.cloud_cover or 0.0)[:2]
     keys = sorted(scene.scene_key for scene in clearest)
-    instance = DagsterInstance.ephemeral()
-    register_scenes(instance, keys)
-    result = run_script(env, instance, EXAMPLE_SCRIPT, keys, with_upstream=True)
-    assert result.success
-    products = {key: (product_dir(env) / f"{key}.tif").read_bytes() for key in keys}
-    return Baseline(env, keys, instance, result.run_id, products)
+    with DagsterInstance.ephemeral() as instance:
+        register_scenes(instance, keys)
+        result = run_script(env, instance, EXAMPLE_SCRIPT, keys, with_upstream=True)
+        assert result.success
+        products = {key: (product_dir(env) / f"{key}.tif").read_bytes() for key in keys}
+        yield Baseline(env, keys, instance, result.run_id, products)
 
 
 @dataclass(frozen=True)
@@ -135,14 +136,14 @@ class Workspace:
 
 
 @pytest.fixture
-def workspace(baseline, tmp_path) -> Workspace:
+def workspace(baseline, tmp_path) -> Iterator[Workspace]:
     """A private copy of the baseline's storage and a fresh instance with its partitions."""
     storage = tmp_path / "storage"
     shutil.copytree(baseline.env["LANDSAT_STORAGE"], storage)
-    instance = DagsterInstance.ephemeral()
-    register_scenes(instance, baseline.keys)
     env = dict(baseline.env, LANDSAT_STORAGE=str(storage))
-    return Workspace(env, baseline.keys, instance, baseline)
+    with DagsterInstance.ephemeral() as instance:
+        register_scenes(instance, baseline.keys)
+        yield Workspace(env, baseline.keys, instance, baseline)
 
 
 def process_gone(pid: str, timeout: float = 10.0) -> bool:
