@@ -606,6 +606,7 @@ def synthesize_scene(
 
     clouds = _fbm(xs, ys, 24_000, 5, _key(weather.key, _Layer.CLOUDS))
     if weather.regime is Regime.OVERCAST:
+        # Centre the overcast on the AOI, so an overcast day is always unusable there.
         dx = (xs - _RESERVOIR_CENTRE[0]).astype(np.float32)[None, :]
         dy = (ys - _RESERVOIR_CENTRE[1]).astype(np.float32)[:, None]
         clouds += np.float32(0.6) * np.exp(-(dx * dx + dy * dy) / np.float32(2 * 30_000.0**2))

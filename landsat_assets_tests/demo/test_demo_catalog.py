@@ -273,7 +273,7 @@ def test_bands_are_valid_cogs(items: list[pystac.Item]) -> None:
             assert ds.compression is rasterio.enums.Compression.deflate
 
 
-def test_write_scene_bands_full_grid_has_overviews(tmp_path: Path) -> None:
+def test_write_scene_bands_writes_cogs_with_overviews(tmp_path: Path) -> None:
     product_id = "LC09_L2SP_034032_20230703_20230712_02_T1"
     paths = write_scene_bands(
         tmp_path,
