@@ -150,7 +150,7 @@ def command_demo_build(args: argparse.Namespace) -> int:
     from landsat_assets.demo.catalog import build_demo_catalog
 
     path = build_demo_catalog(
-        Path(args.out), size=args.size, seed=args.seed, dates=args.dates, full_size=args.full_size
+        Path(args.out).resolve(), size=args.size, seed=args.seed, dates=args.dates, full_size=args.full_size
     )
     print(f"demo catalog written: {path}")
     return 0
@@ -159,7 +159,7 @@ def command_demo_build(args: argparse.Namespace) -> int:
 def command_demo_add(args: argparse.Namespace) -> int:
     from landsat_assets.demo.catalog import add_scene
 
-    item = add_scene(Path(args.catalog), seed=args.seed)
+    item = add_scene(Path(args.catalog).resolve(), seed=args.seed)
     print(f"added scene {item.id} ({item.datetime:%Y-%m-%d}) to {args.catalog}")
     return 0
 

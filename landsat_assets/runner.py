@@ -27,6 +27,8 @@ from landsat_assets.jobs import SCENE_ASSETS, scene_job, summary_job
 from landsat_assets.partitions import landsat_scenes, register_scenes
 from landsat_assets.stac.scene import SceneRecord
 
+MAX_FAILURES_SHOWN = 10
+
 SCENE_ASSET_KEYS = [AssetKey(a.key.path) for a in SCENE_ASSETS]
 
 
@@ -205,8 +207,14 @@ def format_report(report: RunReport, storage_uri: str) -> str:
     if table is not None and len(table):
         lines.append("")
         lines.append(format_summary_table(table))
-    for key, error in sorted(report.failures.items()):
+    failures = sorted(report.failures.items())
+    for key, error in failures[:MAX_FAILURES_SHOWN]:
         lines.append(f"FAILED {key}: {error}")
+    if len(failures) > MAX_FAILURES_SHOWN:
+        lines.append(
+            f"... and {len(failures) - MAX_FAILURES_SHOWN} more failed scene(s): "
+            "see the runs in the Dagster UI"
+        )
     lines.append("")
     lines.append(f"Outputs: {storage_uri}")
     return "\n".join(lines)

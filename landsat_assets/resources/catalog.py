@@ -75,7 +75,7 @@ class LandsatCatalog(ConfigurableResource):
     def source(self) -> str:
         if "://" in self.stac_url:
             return self.stac_url
-        return str(Path(self.stac_url).expanduser())
+        return str(Path(self.stac_url).expanduser().resolve())
 
     def search(self, **overrides: Any) -> list[SceneRecord]:
         return search_scenes(self.source(), self.query(**overrides))
