@@ -150,7 +150,11 @@ def command_demo_build(args: argparse.Namespace) -> int:
     from landsat_assets.demo.catalog import build_demo_catalog
 
     path = build_demo_catalog(
-        Path(args.out).resolve(), size=args.size, seed=args.seed, dates=args.dates, full_size=args.full_size
+        Path(args.out).resolve(),
+        size=args.size,
+        seed=args.seed,
+        dates=args.dates,
+        full_size=args.full_size,
     )
     print(f"demo catalog written: {path}")
     return 0
