@@ -3,6 +3,7 @@
 from dagster import AssetExecutionContext, MetadataValue, asset
 
 from landsat_assets.assets.common import per_scene, png_markdown, progress_logger, storage_link
+from landsat_assets.assets.masks import stored_mask_summary
 from landsat_assets.automation import SCENE_FOLLOWS_UPSTREAM
 from landsat_assets.io_managers.products import StagedFile, StoredRaster
 from landsat_assets.io_managers.stores import product_key
@@ -12,8 +13,6 @@ from landsat_assets.science.blocks import BandSource
 from landsat_assets.science.preview import ndvi_preview
 from landsat_assets.science.processing import (
     BAND_ORDER,
-    ClassCounts,
-    MaskSummary,
     write_ndvi,
 )
 
@@ -44,11 +43,7 @@ def ndvi(
     products: dict[str, StagedFile | None] = {}
     for key in context.partition_keys:
         bands, mask = scene_bands[key], cloud_mask[key]
-        summary = (
-            None
-            if mask is None
-            else MaskSummary.from_counts(ClassCounts.from_tags(mask.tags), usable)
-        )
+        summary = stored_mask_summary(mask, usable)
         if bands is None or summary is None or summary.counts.valid_pixels == 0:
             context.add_asset_metadata(
                 {"status": "no_data", "reason": "no valid pixels over the AOI"}, partition_key=key

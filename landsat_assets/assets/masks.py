@@ -10,7 +10,12 @@ from landsat_assets.resources.processing import SceneProcessing
 from landsat_assets.resources.storage import LandsatStorage
 from landsat_assets.science.blocks import BandSource
 from landsat_assets.science.preview import mask_preview
-from landsat_assets.science.processing import BAND_ORDER, write_cloud_mask
+from landsat_assets.science.processing import (
+    BAND_ORDER,
+    ClassCounts,
+    MaskSummary,
+    write_cloud_mask,
+)
 from landsat_assets.science.qa import MaskClass
 
 QA_BAND = BAND_ORDER.index("qa_pixel") + 1
@@ -67,3 +72,13 @@ def cloud_mask(
         )
         products[key] = StagedFile(staged)
     return products
+
+
+def stored_mask_summary(
+    mask: StoredRaster | None, usable: frozenset[MaskClass]
+) -> MaskSummary | None:
+    """Fractions of a stored cloud mask under the current clear definition, from the class
+    counts its COG carries (no pixel is read)."""
+    if mask is None:
+        return None
+    return MaskSummary.from_counts(ClassCounts.from_tags(mask.tags), usable)

@@ -6,11 +6,12 @@ import pandas as pd
 from dagster import AssetExecutionContext, MetadataValue, Output, TableColumn, TableSchema, asset
 
 from landsat_assets.assets.common import per_scene, png_markdown
+from landsat_assets.assets.masks import stored_mask_summary
 from landsat_assets.automation import SCENE_FOLLOWS_UPSTREAM, SUMMARY_REFRESH
 from landsat_assets.io_managers.products import StoredRaster
 from landsat_assets.resources.processing import SceneProcessing
 from landsat_assets.science.preview import timeseries_plot
-from landsat_assets.science.processing import ClassCounts, MaskSummary, statistics_from_tags
+from landsat_assets.science.processing import statistics_from_tags
 from landsat_assets.science.summary import STATS_COLUMNS, stats_row, summarize
 from landsat_assets.stac.scene import SceneRecord
 
@@ -39,11 +40,7 @@ def scene_ndvi_stats(
     rows: dict[str, pd.DataFrame] = {}
     for key in context.partition_keys:
         mask = cloud_mask[key]
-        summary = (
-            None
-            if mask is None
-            else MaskSummary.from_counts(ClassCounts.from_tags(mask.tags), usable)
-        )
+        summary = stored_mask_summary(mask, usable)
         fractions = (
             {"clear_fraction": summary.clear_fraction, "cloud_fraction": summary.cloud_fraction}
             if summary

@@ -64,10 +64,9 @@ def test_streaming_statistics_equal_numpy(values, chunks):
     assert median == pytest.approx(float(np.median(valid.astype(np.float64))), abs=1e-12)
 
 
-def test_windowed_ndvi_equals_whole_array_reference(tmp_path):
-    bands = synthetic_scene(tmp_path)
-    out = tmp_path / "ndvi.tif"
-    result = write_ndvi(
+def usgs_ndvi(bands: dict[str, str], out, **options):
+    """`write_ndvi` on three single-band files with the USGS scale and offset."""
+    return write_ndvi(
         "TEST",
         BandSource(bands["red"]),
         BandSource(bands["nir08"]),
@@ -75,8 +74,14 @@ def test_windowed_ndvi_equals_whole_array_reference(tmp_path):
         out,
         red_scale=(USGS_SR_SCALE, USGS_SR_OFFSET),
         nir_scale=(USGS_SR_SCALE, USGS_SR_OFFSET),
-        workers=2,
+        **options,
     )
+
+
+def test_windowed_ndvi_equals_whole_array_reference(tmp_path):
+    bands = synthetic_scene(tmp_path)
+    out = tmp_path / "ndvi.tif"
+    result = usgs_ndvi(bands, out, workers=2)
     read = {role: rasterio.open(path).read(1) for role, path in bands.items()}
     expected = reference_ndvi(read["red"], read["nir08"], read["qa_pixel"])
     with rasterio.open(out) as dataset:
@@ -102,16 +107,7 @@ def test_windowed_ndvi_equals_whole_array_reference(tmp_path):
 def test_cloudy_scene_is_filtered_and_writes_nothing(tmp_path):
     bands = synthetic_scene(tmp_path)
     out = tmp_path / "ndvi.tif"
-    result = write_ndvi(
-        "TEST",
-        BandSource(bands["red"]),
-        BandSource(bands["nir08"]),
-        BandSource(bands["qa_pixel"]),
-        out,
-        red_scale=(USGS_SR_SCALE, USGS_SR_OFFSET),
-        nir_scale=(USGS_SR_SCALE, USGS_SR_OFFSET),
-        min_clear_fraction=0.95,
-    )
+    result = usgs_ndvi(bands, out, min_clear_fraction=0.95)
     assert result.status == "filtered_cloudy"
     assert "below min_clear_fraction" in result.reason
     assert not out.exists()
@@ -122,14 +118,6 @@ def test_all_fill_scene_is_no_data(tmp_path):
     fill = np.zeros((300, 300), np.uint16)
     red = write_band(tmp_path / "r.tif", fill)
     qa_pixel = write_band(tmp_path / "q.tif", np.ones((300, 300), np.uint16))
-    result = write_ndvi(
-        "TEST",
-        BandSource(red),
-        BandSource(red),
-        BandSource(qa_pixel),
-        tmp_path / "ndvi.tif",
-        red_scale=(USGS_SR_SCALE, USGS_SR_OFFSET),
-        nir_scale=(USGS_SR_SCALE, USGS_SR_OFFSET),
-    )
+    result = usgs_ndvi({"red": red, "nir08": red, "qa_pixel": qa_pixel}, tmp_path / "ndvi.tif")
     assert result.status == "no_data"
     assert not (tmp_path / "ndvi.tif").exists()
