@@ -94,7 +94,7 @@ class RasterIOManager(ProductIOManager):
 
     def decode(self, store: ProductStore, key: str) -> StoredRaster:
         uri = store.uri(key)
-        with rasterio.open(uri) as dataset:
+        with self.storage.gdal_env(), rasterio.open(uri) as dataset:
             return StoredRaster(
                 uri, dataset.tags() | dataset.tags(1), dataset.scales, dataset.offsets
             )

@@ -24,6 +24,11 @@ REMOTE_COG_OPTIONS: dict[str, str | int] = {
     "GDAL_CACHEMAX": 256,
     "GDAL_HTTP_MAX_RETRY": "3",
     "GDAL_HTTP_RETRY_DELAY": "1",
+    # The archives are on AWS itself: an S3-compatible endpoint set for product storage
+    # (LandsatStorage.gdal_env) must not redirect s3:// band hrefs.
+    "AWS_S3_ENDPOINT": "s3.amazonaws.com",
+    "AWS_HTTPS": "YES",
+    "AWS_VIRTUAL_HOSTING": "TRUE",
 }
 
 

@@ -1,0 +1,141 @@
+"""S3 product storage against a real S3-compatible server: the main job writes every
+partition's objects, GDAL reads them back over S3, and bad settings fail early and clearly."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pandas as pd
+import pytest
+import rasterio
+from dagster import DagsterInstance, instance_for_test
+
+from landsat_assets.definitions import build_definitions
+from landsat_assets.resources.storage import StorageConfigError
+from landsat_assets.runner import run_pipeline
+
+# The first four demo scenes (two dates per path/row) keep the run short.
+FEW_SCENES_END = "2023-01-20"
+PREFIX = "products/v1"
+SCENE_PRODUCTS = [
+    ("landsat_scene", "json"),
+    ("scene_bands", "tif"),
+    ("cloud_mask", "tif"),
+    ("scene_ndvi_stats", "parquet"),
+]
+
+
+@pytest.fixture
+def instance():
+    with instance_for_test() as test_instance:
+        yield test_instance
+
+
+def use_env(monkeypatch, env: dict[str, str]) -> dict[str, str]:
+    """Set `env` in os.environ too: credentials reach Dagster as EnvVar and GDAL through
+    the environment, as in a deployment."""
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return env
+
+
+def test_main_job_writes_every_partition_to_s3_and_gdal_reads_it_back(
+    instance: DagsterInstance, s3_server, small_demo_catalog, monkeypatch
+):
+    bucket = s3_server.new_bucket()
+    env = use_env(
+        monkeypatch,
+        {
+            **s3_server.env(f"s3://{bucket}/{PREFIX}"),
+            "LANDSAT_STAC_URL": str(small_demo_catalog),
+            "LANDSAT_END_DATE": FEW_SCENES_END,
+            "LANDSAT_MIN_CLEAR_FRACTION": "0.0",
+        },
+    )
+    report = run_pipeline(instance, build_definitions(env), scenes_per_run=4, echo=lambda _: None)
+
+    assert report.ok, report.failures
+    scenes = sorted(r.scene_key for r in report.found)
+    assert len(scenes) == 4
+    summary = report.summary
+    assert summary is not None and set(summary["status"]) == {"processed"}
+    expected = {
+        f"{PREFIX}/{asset}/{scene}.{extension}"
+        for asset, extension in [*SCENE_PRODUCTS, ("ndvi", "tif")]
+        for scene in scenes
+    } | {f"{PREFIX}/ndvi_summary.parquet", f"{PREFIX}/ndvi_timeseries_plot.png"}
+    # Exactly the products: no staging or partial object anywhere in the bucket.
+    assert s3_server.keys(bucket) == expected
+
+    scene = scenes[0]
+    gdal_endpoint = s3_server.endpoint_url.removeprefix("http://")
+    with (
+        rasterio.Env(AWS_S3_ENDPOINT=gdal_endpoint, AWS_HTTPS="NO", AWS_VIRTUAL_HOSTING="FALSE"),
+        rasterio.open(f"s3://{bucket}/{PREFIX}/ndvi/{scene}.tif") as dataset,
+    ):
+        assert dataset.profile["tiled"]
+        ndvi = dataset.read(1)
+    row = summary.set_index("scene_id").loc[scene]
+    valid = ndvi[~np.isnan(ndvi)]
+    assert valid.size == row["valid_pixel_count"]
+    assert float(valid.mean()) == pytest.approx(row["ndvi_mean"], abs=1e-6)
+
+    stats = s3_server.client().get_object(
+        Bucket=bucket, Key=f"{PREFIX}/scene_ndvi_stats/{scene}.parquet"
+    )["Body"]
+    assert pd.read_parquet(io.BytesIO(stats.read())).at[0, "scene_id"] == scene
+
+
+def bad_settings(s3_server, case: str) -> tuple[dict[str, str], list[str]]:
+    """Settings with one mistake, and the names the error must contain."""
+    bucket = s3_server.new_bucket()
+    env = s3_server.env(f"s3://{bucket}/{PREFIX}")
+    if case == "missing bucket":
+        env["LANDSAT_STORAGE"] = f"s3://{bucket}-missing/{PREFIX}"
+        return env, [f"{bucket}-missing", s3_server.endpoint_url, "does not exist"]
+    if case == "wrong secret":
+        env["AWS_SECRET_ACCESS_KEY"] = "wrong-" + s3_server.secret_access_key
+        return env, [bucket, s3_server.endpoint_url, "AWS_SECRET_ACCESS_KEY"]
+    closed = "http://127.0.0.1:9"
+    env["AWS_ENDPOINT_URL"] = closed
+    return env, [bucket, closed, "AWS_ENDPOINT_URL"]
+
+
+@pytest.mark.parametrize("case", ["missing bucket", "wrong secret", "unreachable endpoint"])
+def test_bad_s3_settings_fail_on_first_use_naming_bucket_and_endpoint(
+    s3_server, case: str, monkeypatch
+):
+    env, names = bad_settings(s3_server, case)
+    use_env(monkeypatch, env)
+    storage = build_definitions(env).resources["storage"]
+
+    with pytest.raises(StorageConfigError) as raised:
+        storage.store()
+
+    message = str(raised.value)
+    for name in names:
+        assert name in message
+    assert env["AWS_SECRET_ACCESS_KEY"] not in message
+    assert s3_server.secret_access_key not in message
+
+
+def test_wrong_credentials_fail_the_run_at_once_without_leaking_the_secret(
+    instance: DagsterInstance, s3_server, small_demo_catalog, monkeypatch
+):
+    env, names = bad_settings(s3_server, "wrong secret")
+    env |= {"LANDSAT_STAC_URL": str(small_demo_catalog), "LANDSAT_END_DATE": "2023-01-05"}
+    use_env(monkeypatch, env)
+
+    # The runs fail, then reading the summary back fails with the same error.
+    with pytest.raises(StorageConfigError, match=names[0]):
+        run_pipeline(instance, build_definitions(env), scenes_per_run=4, echo=lambda _: None)
+
+    runs = instance.get_runs()
+    assert runs and all(run.is_failure for run in runs)
+    events = [event for run in runs for event in instance.all_logs(run.run_id)]
+    assert not any(e.dagster_event and e.dagster_event.is_step_up_for_retry for e in events)
+    logged = "\n".join(str(event) for event in events)
+    assert names[0] in logged
+    for secret in (env["AWS_SECRET_ACCESS_KEY"], s3_server.secret_access_key):
+        assert secret not in logged
