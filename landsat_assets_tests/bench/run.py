@@ -1,0 +1,383 @@
+"""`make bench`: the project's full-scene NDVI against `gdal_calc.py` and a naive numpy script.
+
+One full-size synthetic scene (7,811 x 7,681 px, USGS layout) is generated once and cached
+under `.bench/`. Each method then runs as its own process, several times, interleaved so
+that load from other work on the machine falls on all of them alike; wall time, CPU time
+(user + system) and peak RSS come from `os.wait4` in `measure.py`, i.e. from the kernel's
+own accounting of that one child. Medians are reported, with the targets of issue 6 and whether they hold.
+
+Usage: python -m landsat_assets_tests.bench.run [--repeat N] [--skip-aoi]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import rasterio
+
+from landsat_assets.demo import FULL_SCENE_SHAPE, write_scene_bands
+from landsat_assets.demo.scenes import Regime, band_file_name
+from landsat_assets.science.windows import block_windows
+from landsat_assets.stac.scene import (
+    USGS_SR_OFFSET,
+    USGS_SR_SCALE,
+    VALID_SR_DN_MAX,
+    VALID_SR_DN_MIN,
+)
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+BENCH_DIR = REPO_ROOT / ".bench"
+SCENE_DIR = BENCH_DIR / "scene"
+OUT_DIR = BENCH_DIR / "out"
+MEASURE_SCRIPT = Path(__file__).with_name("measure.py")
+
+PRODUCT_ID = "LC08_L2SP_033032_20230805_20230812_02_T1"
+"""A summer Landsat 8 overpass of 033/032: vegetation, water, snow-free mountains."""
+ACQUIRED = datetime(2023, 8, 5, 17, 37, 27, tzinfo=UTC)
+SEED = 0
+
+SYSTEM_PYTHON = "/usr/bin/python3"
+GDAL_CALC_INSTALL_HINT = (
+    "gdal_calc.py not found: install Debian's GDAL tools with "
+    "`sudo apt-get install -y gdal-bin python3-gdal` (it runs under /usr/bin/python3)"
+)
+GDAL_CALC_NODATA = -9999.0
+"""gdal_calc.py's nodata: `--NoDataValue=nan` silently writes an all-NaN raster (GDAL 3.6)."""
+
+WALL_RATIO_TARGET = 0.5
+PEAK_RSS_TARGET = 0.5e9
+EQUALITY_TOLERANCE = 1e-6
+
+
+@dataclass(frozen=True)
+class Scene:
+    red: Path
+    nir: Path
+    qa: Path
+
+    @property
+    def paths(self) -> list[str]:
+        return [str(self.red), str(self.nir), str(self.qa)]
+
+
+@dataclass(frozen=True)
+class Measurement:
+    wall: float
+    cpu: float
+    peak_rss: int
+    """Bytes (the kernel's ru_maxrss of the child, which Linux reports in KiB)."""
+
+
+@dataclass(frozen=True)
+class Method:
+    name: str
+    output: Path
+    command: Callable[[Scene, Path], list[str]]
+    env: dict[str, str] | None = None
+
+
+class BenchError(RuntimeError):
+    pass
+
+
+def ensure_scene() -> Scene:
+    """The cached full-size scene, generated on first use (about 40 s and 3 GB of memory)."""
+    scene = Scene(
+        *(SCENE_DIR / band_file_name(PRODUCT_ID, band) for band in ("red", "nir08", "qa_pixel"))
+    )
+    marker = SCENE_DIR / "complete.json"
+    expected = {"product_id": PRODUCT_ID, "seed": SEED, "shape": list(FULL_SCENE_SHAPE)}
+    if marker.exists() and json.loads(marker.read_text()) == expected:
+        return scene
+    print(f"generating the full-size scene {PRODUCT_ID} into {SCENE_DIR} (once) ...", flush=True)
+    shutil.rmtree(SCENE_DIR, ignore_errors=True)
+    write_scene_bands(
+        SCENE_DIR,
+        PRODUCT_ID,
+        size=FULL_SCENE_SHAPE,
+        acquired=ACQUIRED,
+        seed=SEED,
+        regime=Regime.PARTLY,
+    )
+    marker.write_text(json.dumps(expected))
+    return scene
+
+
+def measure(command: Sequence[str], log: Path, env: dict[str, str] | None = None) -> Measurement:
+    """Run `command` to completion under `measure.py`, which reads its usage from `wait4`."""
+    result_path = log.with_suffix(".json")
+    result_path.unlink(missing_ok=True)
+    wrapper = [sys.executable, str(MEASURE_SCRIPT), str(result_path), str(log), "--", *command]
+    subprocess.run(wrapper, env=env, cwd=REPO_ROOT, check=True)
+    result = json.loads(result_path.read_text())
+    if result["exit_code"] != 0:
+        tail = "\n".join(log.read_text(errors="replace").splitlines()[-20:])
+        raise BenchError(f"{' '.join(command)} exited with {result['exit_code']}:\n{tail}")
+    return Measurement(result["wall"], result["cpu"], result["peak_rss"])
+
+
+def gdal_calc_available() -> bool:
+    if shutil.which("gdal_calc.py") is None or not Path(SYSTEM_PYTHON).exists():
+        return False
+    probe = subprocess.run(
+        [SYSTEM_PYTHON, "-c", "from osgeo import gdal"], env=system_env(), capture_output=True
+    )
+    return probe.returncode == 0
+
+
+def system_env() -> dict[str, str]:
+    """The environment without the venv's Python and GDAL/PROJ data, for Debian's GDAL."""
+    dropped = {"VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME", "GDAL_DATA", "PROJ_LIB", "PROJ_DATA"}
+    return {key: value for key, value in os.environ.items() if key not in dropped}
+
+
+def gdal_calc_expression() -> str:
+    """The project's NDVI definition as a gdal_calc expression (A red, B nir, C QA_PIXEL)."""
+
+    def reflectance(band: str) -> str:
+        return f"({band} * {USGS_SR_SCALE!r} + ({USGS_SR_OFFSET!r}))"
+
+    valid = (
+        "((C & 31) == 0)"
+        f" & (A >= {VALID_SR_DN_MIN}) & (A <= {VALID_SR_DN_MAX})"
+        f" & (B >= {VALID_SR_DN_MIN}) & (B <= {VALID_SR_DN_MAX})"
+    )
+    red, nir = reflectance("A"), reflectance("B")
+    return f"where({valid}, ({nir} - {red}) / ({nir} + {red}), {GDAL_CALC_NODATA!r})"
+
+
+def methods(include_gdal_calc: bool) -> list[Method]:
+    venv_bin = Path(sys.executable).parent
+    found = [
+        Method(
+            "project (landsat-assets ndvi)",
+            OUT_DIR / "project.tif",
+            lambda scene, out: [str(venv_bin / "landsat-assets"), "ndvi", *scene.paths, str(out)],
+        ),
+    ]
+    if include_gdal_calc:
+        found.append(
+            Method(
+                "gdal_calc.py (Debian GDAL)",
+                OUT_DIR / "gdal_calc.tif",
+                lambda scene, out: [
+                    SYSTEM_PYTHON,
+                    shutil.which("gdal_calc.py") or "gdal_calc.py",
+                    "-A",
+                    str(scene.red),
+                    "-B",
+                    str(scene.nir),
+                    "-C",
+                    str(scene.qa),
+                    f"--outfile={out}",
+                    f"--calc={gdal_calc_expression()}",
+                    "--type=Float32",
+                    f"--NoDataValue={GDAL_CALC_NODATA!r}",
+                    "--co=TILED=YES",
+                    "--co=BLOCKXSIZE=512",
+                    "--co=BLOCKYSIZE=512",
+                    "--co=COMPRESS=DEFLATE",
+                    "--overwrite",
+                    "--quiet",
+                ],
+                system_env(),
+            )
+        )
+    found.append(
+        Method(
+            "naive rasterio + numpy",
+            OUT_DIR / "naive.tif",
+            lambda scene, out: [
+                sys.executable,
+                "-m",
+                "landsat_assets_tests.bench.naive_ndvi",
+                *scene.paths,
+                str(out),
+            ],
+        )
+    )
+    return found
+
+
+def time_methods(scene: Scene, chosen: list[Method], repeat: int) -> dict[str, list[Measurement]]:
+    """Run every method `repeat` times, round-robin, each from a removed output file."""
+    for path in scene.paths:
+        Path(path).read_bytes()  # the inputs start in the page cache for every method alike
+    results: dict[str, list[Measurement]] = {method.name: [] for method in chosen}
+    for round_number in range(1, repeat + 1):
+        for method in chosen:
+            method.output.unlink(missing_ok=True)
+            log = OUT_DIR / f"{method.output.stem}.log"
+            measurement = measure(method.command(scene, method.output), log, method.env)
+            results[method.name].append(measurement)
+            print(
+                f"  round {round_number}/{repeat} {method.name:32s} wall {measurement.wall:6.2f} s"
+                f"  cpu {measurement.cpu:6.2f} s  peak RSS {measurement.peak_rss / 1e9:5.2f} GB",
+                flush=True,
+            )
+    return results
+
+
+@dataclass(frozen=True)
+class Agreement:
+    max_abs_difference: float
+    validity_mismatches: int
+    both_valid: int
+
+
+def agreement(candidate: Path, reference: Path, *, candidate_nodata: float | None) -> Agreement:
+    """Largest |candidate - reference| where both are valid, and pixels valid in only one."""
+    largest = 0.0
+    mismatches = 0
+    both = 0
+    with rasterio.open(candidate) as a, rasterio.open(reference) as b:
+        for window in block_windows(a.height, a.width):
+            x = a.read(1, window=window)
+            y = b.read(1, window=window)
+            x_valid = ~np.isnan(x) if candidate_nodata is None else x != candidate_nodata
+            y_valid = ~np.isnan(y)
+            mismatches += int(np.count_nonzero(x_valid != y_valid))
+            common = x_valid & y_valid
+            both += int(np.count_nonzero(common))
+            if common.any():
+                difference = np.abs(x[common].astype(np.float64) - y[common])
+                largest = max(largest, float(difference.max()))
+    return Agreement(largest, mismatches, both)
+
+
+def machine_description() -> dict[str, str]:
+    cpu_model = "unknown"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu_model = line.split(":", 1)[1].strip()
+            break
+    memory_kib = 0
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemTotal:"):
+            memory_kib = int(line.split()[1])
+    return {
+        "cpus (nproc)": str(os.cpu_count()),
+        "cpu model": cpu_model,
+        "memory": f"{memory_kib / 1024**2:.1f} GiB",
+        "gdal (rasterio)": rasterio.__gdal_version__,
+        "load average": " ".join(f"{x:.2f}" for x in os.getloadavg()),
+    }
+
+
+def median(values: list[float]) -> float:
+    return float(statistics.median(values))
+
+
+def verdict(holds: bool) -> str:
+    return "PASS" if holds else "FAIL"
+
+
+def report(
+    results: dict[str, list[Measurement]], chosen: list[Method], include_gdal_calc: bool
+) -> bool:
+    """Print the table, the ratios and the targets; True when the correctness checks hold."""
+    from rio_cogeo.cogeo import cog_validate
+
+    print()
+    print("| method | wall (s) | CPU (s) | peak RSS (GB) | runs |")
+    print("|---|---:|---:|---:|---:|")
+    medians: dict[str, Measurement] = {}
+    for method in chosen:
+        runs = results[method.name]
+        med = Measurement(
+            median([r.wall for r in runs]),
+            median([r.cpu for r in runs]),
+            int(median([float(r.peak_rss) for r in runs])),
+        )
+        medians[method.name] = med
+        print(
+            f"| {method.name} | {med.wall:.2f} | {med.cpu:.2f} | "
+            f"{med.peak_rss / 1e9:.2f} | {len(runs)} |"
+        )
+    print("(medians; wall and CPU from os.wait4 of each child process)")
+    if not include_gdal_calc:
+        print(f"gdal_calc.py row skipped: {GDAL_CALC_INSTALL_HINT}")
+
+    project, naive = chosen[0], chosen[-1]
+    project_median = medians[project.name]
+    rows: list[tuple[str, str, str, bool]] = []
+    if include_gdal_calc:
+        ratio = project_median.wall / medians[chosen[1].name].wall
+        rows.append(
+            ("wall project / gdal_calc", f"{ratio:.2f}", f"<= {WALL_RATIO_TARGET}", ratio <= 0.5)
+        )
+    ratio = project_median.wall / medians[naive.name].wall
+    rows.append(("wall project / naive", f"{ratio:.2f}", f"<= {WALL_RATIO_TARGET}", ratio <= 0.5))
+    rows.append(
+        (
+            "project peak RSS",
+            f"{project_median.peak_rss / 1e9:.2f} GB",
+            f"<= {PEAK_RSS_TARGET / 1e9} GB",
+            project_median.peak_rss <= PEAK_RSS_TARGET,
+        )
+    )
+    is_cog, errors, _warnings = cog_validate(str(project.output), quiet=True)
+    rows.append(
+        ("project output is a valid COG", "yes" if is_cog else "; ".join(errors), "", is_cog)
+    )
+    equal = agreement(project.output, naive.output, candidate_nodata=None)
+    equality_holds = (
+        equal.max_abs_difference <= EQUALITY_TOLERANCE and equal.validity_mismatches == 0
+    )
+    rows.append(
+        (
+            "project vs naive, max |diff|",
+            f"{equal.max_abs_difference:.2e} over {equal.both_valid:,} px,"
+            f" {equal.validity_mismatches} px valid in one only",
+            f"<= {EQUALITY_TOLERANCE:g}, 0 px",
+            equality_holds,
+        )
+    )
+    print()
+    print("| target | measured | limit | result |")
+    print("|---|---|---|---|")
+    for name, value, limit, holds in rows:
+        print(f"| {name} | {value} | {limit} | {verdict(holds)} |")
+    if include_gdal_calc:
+        calc = agreement(chosen[1].output, naive.output, candidate_nodata=GDAL_CALC_NODATA)
+        print(
+            f"(for information: gdal_calc vs naive max |diff| {calc.max_abs_difference:.2e},"
+            f" {calc.validity_mismatches} px valid in one only)"
+        )
+    return is_cog and equality_holds
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=3, help="runs per method (median shown)")
+    args = parser.parse_args(argv)
+
+    OUT_DIR.mkdir(parents=True, exist_ok=True)
+    scene = ensure_scene()
+    include_gdal_calc = gdal_calc_available()
+    if not include_gdal_calc:
+        print(GDAL_CALC_INSTALL_HINT, flush=True)
+    print("machine:")
+    for key, value in machine_description().items():
+        print(f"  {key}: {value}")
+    chosen = methods(include_gdal_calc)
+    print(f"timing {len(chosen)} methods x {args.repeat} runs on {scene.red.parent} ...")
+    results = time_methods(scene, chosen, args.repeat)
+    correct = report(results, chosen, include_gdal_calc)
+    print(f"load average after the runs: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    return 0 if correct else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
