@@ -8,6 +8,7 @@ import math
 import os
 import shutil
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -224,8 +225,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from landsat_assets.settings import SettingError
+    from landsat_assets.stac.aoi import AoiError
+    from landsat_assets.stac.normalize import ItemError
+    from landsat_assets.stac.scene import SceneKeyError
+    from landsat_assets.stac.search import CatalogError
+
+    # BackfillPolicy is a beta parameter in Dagster 1.13; users cannot act on that warning.
+    warnings.filterwarnings("ignore", message=r"Parameter `backfill_policy`")
     args = build_parser().parse_args(argv)
-    return args.handler(args)
+    try:
+        return args.handler(args)
+    except (AoiError, CatalogError, ItemError, SceneKeyError, SettingError) as error:
+        # Bad input or configuration: the message names it; a traceback would only hide it.
+        print(f"error: {error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -91,6 +91,11 @@ def check_same_grid(scene: str, reference: DatasetReader, other: DatasetReader) 
         )
 
 
+def without_query(href: str) -> str:
+    """An href fit to store: query strings can carry credentials (signed URLs), never kept."""
+    return href.split("?", 1)[0]
+
+
 @contextlib.contextmanager
 def open_scene_bands(
     scene: str, hrefs: Mapping[str, str], *, pixel_budget: int = DEFAULT_PIXEL_BUDGET
@@ -161,7 +166,10 @@ def extract_scene_bands(
             if scales:
                 dst.scales = [scales.get(role, (1.0, 0.0))[0] for role in BAND_ORDER]
                 dst.offsets = [scales.get(role, (1.0, 0.0))[1] for role in BAND_ORDER]
-            dst.update_tags(scene=scene, **{f"source_{role}": hrefs[role] for role in BAND_ORDER})
+            dst.update_tags(
+                scene=scene,
+                **{f"source_{role}": without_query(hrefs[role]) for role in BAND_ORDER},
+            )
             for window, (stack, valid) in process_blocks(
                 sources,
                 block_windows(*placement.shape),

@@ -1,0 +1,147 @@
+"""The `landsat-assets` command as a user runs it: real subprocesses, real files."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from rio_cogeo.cogeo import cog_validate
+
+from landsat_assets_tests.support.rasters import synthetic_scene
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def landsat_assets(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None):
+    return subprocess.run(
+        [sys.executable, "-m", "landsat_assets.cli", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        cwd=cwd,
+        timeout=300,
+    )
+
+
+def test_ndvi_command_writes_a_cog_and_prints_statistics(tmp_path):
+    bands = synthetic_scene(tmp_path, shape=(700, 600))
+    out = tmp_path / "out" / "ndvi.tif"
+    result = landsat_assets("ndvi", bands["red"], bands["nir08"], bands["qa_pixel"], str(out))
+    assert result.returncode == 0, result.stderr
+    stats = json.loads(result.stdout)
+    assert stats["status"] == "processed"
+    assert stats["output"] == str(out)
+    assert stats["valid_pixel_count"] > 0
+    assert -1 <= stats["ndvi_median"] <= 1
+    assert cog_validate(str(out))[0]
+
+
+def test_ndvi_command_filters_cloudy_input_and_names_bad_files(tmp_path):
+    bands = synthetic_scene(tmp_path, shape=(100, 100))
+    out = tmp_path / "ndvi.tif"
+    filtered = landsat_assets(
+        "ndvi",
+        bands["red"],
+        bands["nir08"],
+        bands["qa_pixel"],
+        str(out),
+        "--min-clear-fraction",
+        "0.99",
+    )
+    assert filtered.returncode == 0
+    assert json.loads(filtered.stdout)["status"] == "filtered_cloudy"
+    assert not out.exists()
+    missing = landsat_assets(
+        "ndvi", bands["red"], str(tmp_path / "nope.tif"), bands["qa_pixel"], str(out)
+    )
+    assert missing.returncode == 2
+    assert "nope.tif" in missing.stderr and "nir08" in missing.stderr
+
+
+@pytest.mark.realworld
+def test_inspect_prints_the_normalized_record(realworld):
+    item = realworld / "items" / "usgs_landsatlook_LC09_L2SP_092068_20230607_20230609_02_T1_SR.json"
+    result = landsat_assets("inspect", str(item))
+    assert result.returncode == 0, result.stderr
+    record = json.loads(result.stdout)
+    assert record["scene_key"] == "LC09_L2SP_092068_20230607_02_T1"
+    assert record["platform"] == "landsat-9"
+    assert record["bands"]["red"]["scale"] == 2.75e-05
+
+
+def test_inspect_names_a_bad_file(tmp_path):
+    bad = tmp_path / "item.json"
+    bad.write_text('{"type": "Feature", "id": "x"')
+    result = landsat_assets("inspect", str(bad))
+    assert result.returncode == 2
+    assert "item.json" in result.stderr
+
+
+def test_run_then_summary_json(tmp_path, small_demo_catalog):
+    env = {
+        "DAGSTER_HOME": str(tmp_path / "home"),
+        "LANDSAT_STORAGE": str(tmp_path / "data"),
+        "LANDSAT_STAC_URL": str(small_demo_catalog),
+        "LANDSAT_END_DATE": "2023-03-01",
+    }
+    run = landsat_assets("run", "--scenes-per-run", "5", env=env, cwd=tmp_path)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "Landsat scene pipeline" in run.stdout
+    assert "failed               0" in run.stdout
+    assert (tmp_path / "home" / "dagster.yaml").exists()
+    summary = landsat_assets("summary", "--json", env=env, cwd=tmp_path)
+    assert summary.returncode == 0, summary.stderr
+    rows = json.loads(summary.stdout)
+    assert rows and {r["status"] for r in rows} <= {"processed", "filtered_cloudy", "no_data"}
+    assert all(r["datetime"] < "2023-03-02" for r in rows)
+    assert set(rows[0]) == {
+        "scene_id",
+        "datetime",
+        "platform",
+        "wrs_path",
+        "wrs_row",
+        "scene_cloud_cover",
+        "aoi_clear_fraction",
+        "aoi_cloud_fraction",
+        "valid_pixel_count",
+        "ndvi_mean",
+        "ndvi_median",
+        "ndvi_std",
+        "ndvi_min",
+        "ndvi_max",
+        "status",
+    }
+
+
+def test_bad_settings_fail_clearly(tmp_path, small_demo_catalog):
+    base = {"DAGSTER_HOME": str(tmp_path / "home"), "LANDSAT_STORAGE": str(tmp_path / "data")}
+    bad_number = landsat_assets(
+        "run",
+        env={
+            **base,
+            "LANDSAT_STAC_URL": str(small_demo_catalog),
+            "LANDSAT_MIN_CLEAR_FRACTION": "lots",
+        },
+        cwd=tmp_path,
+    )
+    assert bad_number.returncode != 0
+    assert "LANDSAT_MIN_CLEAR_FRACTION" in bad_number.stderr
+    assert "Traceback" not in bad_number.stderr
+    bad_aoi = landsat_assets(
+        "run",
+        "--aoi",
+        "10,5,0,6",
+        env={**base, "LANDSAT_STAC_URL": str(small_demo_catalog)},
+        cwd=tmp_path,
+    )
+    assert bad_aoi.returncode != 0
+    assert "10,5,0,6" in bad_aoi.stderr
+    assert bad_aoi.stderr.startswith("error: bbox")
+    missing = landsat_assets(
+        "run", "--catalog", str(tmp_path / "missing.json"), env=base, cwd=tmp_path
+    )
+    assert missing.returncode != 0
+    assert "missing.json" in missing.stderr
+    assert missing.stderr.startswith("error: ") and "Traceback" not in missing.stderr
