@@ -88,9 +88,9 @@ def scene_bands(
     with imagery.gdal_env():
         for key in context.partition_keys:
             record = landsat_scene[key]
-            hrefs = {role: imagery.readable_href(record.bands[role]) for role in BAND_ORDER}
             staged = storage.store().staging_dir() / f"{key}.tif"
             with permanent_scene_errors():
+                hrefs = {r: imagery.readable_href(key, record.bands[r]) for r in BAND_ORDER}
                 extract = extract_scene_bands(
                     key,
                     hrefs,

@@ -9,6 +9,7 @@ import rasterio
 from dagster import ConfigurableResource
 from pydantic import Field
 
+from landsat_assets.science.processing import SceneInputError, without_query
 from landsat_assets.stac.scene import BandAsset
 
 REMOTE_COG_OPTIONS: dict[str, str | int] = {
@@ -45,10 +46,28 @@ class ImagerySource(ConfigurableResource):
     )
     aws_region: str = Field(default="us-west-2")
 
-    def readable_href(self, band: BandAsset) -> str:
+    def readable_href(self, scene: str, band: BandAsset) -> str:
+        """The href to open: LandsatLook's alternate s3:// href when preferred, and Planetary
+        Computer blobs signed with a short-lived SAS token (used for reading only, never
+        stored)."""
         if self.prefer_alternate_s3 and band.alternate_s3_href:
             return band.alternate_s3_href
+        if band.access == "needs_signing":
+            return sign_planetary_computer_href(scene, band.href)
         return band.href
+
+
+def sign_planetary_computer_href(scene: str, href: str) -> str:
+    try:
+        import planetary_computer
+    except ImportError:
+        raise SceneInputError(
+            scene,
+            without_query(href),
+            "Planetary Computer hrefs need SAS signing: install the optional extra "
+            "`pip install 'landsat-assets[planetary]'`",
+        ) from None
+    return planetary_computer.sign(href)
 
     @contextlib.contextmanager
     def gdal_env(self) -> Iterator[None]:
