@@ -56,6 +56,15 @@ class ImagerySource(ConfigurableResource):
             return sign_planetary_computer_href(scene, band.href)
         return band.href
 
+    @contextlib.contextmanager
+    def gdal_env(self) -> Iterator[None]:
+        options = dict(REMOTE_COG_OPTIONS)
+        if self.requester_pays:
+            options["AWS_REQUEST_PAYER"] = "requester"
+        options.setdefault("AWS_REGION", self.aws_region)
+        with rasterio.Env(**options):
+            yield
+
 
 def sign_planetary_computer_href(scene: str, href: str) -> str:
     try:
@@ -68,12 +77,3 @@ def sign_planetary_computer_href(scene: str, href: str) -> str:
             "`pip install 'landsat-assets[planetary]'`",
         ) from None
     return planetary_computer.sign(href)
-
-    @contextlib.contextmanager
-    def gdal_env(self) -> Iterator[None]:
-        options = dict(REMOTE_COG_OPTIONS)
-        if self.requester_pays:
-            options["AWS_REQUEST_PAYER"] = "requester"
-        options.setdefault("AWS_REGION", self.aws_region)
-        with rasterio.Env(**options):
-            yield
