@@ -13,10 +13,11 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
+from urllib.parse import unquote, urlparse
 
 import pystac
 from dateutil.parser import ParserError
@@ -61,6 +62,60 @@ class ItemError(ValueError):
     """A STAC item that cannot become a SceneRecord; the message names the item and why."""
 
 
+REMOTE_SCHEMES = ("s3", "https", "http")
+"""Band hrefs any catalog may give: the archives' own locations."""
+
+
+@dataclass(frozen=True)
+class HrefPolicy:
+    """Which band hrefs are accepted from a catalog. A catalog is data from outside: a remote
+    one must not make the platform read local files (`file:///etc/...`, `/vsi...` paths), a
+    local one only the files in its own folder, and nobody gets `ftp://` or other schemes
+    that GDAL would happily open. `TRUSTED_FILE` is for an item file the user names."""
+
+    local_root: Path | None = None
+    """Local band files must lie under this folder."""
+    local_files: bool = True
+    """Whether local paths and file:// URLs are accepted at all."""
+
+    @classmethod
+    def for_catalog(cls, source: str) -> HrefPolicy:
+        """A remote catalog (http/https URL) gets no local files; a local catalog (a
+        catalog.json, its folder, or a file:// URL) gets the files under its folder."""
+        parsed = urlparse(source)
+        if parsed.scheme in ("http", "https"):
+            return cls(local_files=False)
+        path = Path(unquote(parsed.path) if parsed.scheme == "file" else source).resolve()
+        return cls(local_root=path if path.is_dir() else path.parent)
+
+    def check(self, href: str, label: str, band: str) -> str:
+        parsed = urlparse(href)
+        scheme = parsed.scheme.lower()
+        if scheme in REMOTE_SCHEMES:
+            return href
+        if scheme not in ("", "file"):
+            raise ItemError(
+                f"{label}: band {band!r} href {href!r} uses the scheme {scheme!r}; only "
+                f"{', '.join(REMOTE_SCHEMES)} (and files of a local catalog) are read"
+            )
+        if not self.local_files:
+            raise ItemError(
+                f"{label}: band {band!r} href {href!r} is a local file, refused from a remote "
+                "catalog"
+            )
+        if self.local_root is not None:
+            path = Path(unquote(parsed.path) if scheme == "file" else href).resolve()
+            if not path.is_relative_to(self.local_root):
+                raise ItemError(
+                    f"{label}: band {band!r} href {href!r} is outside the catalog's folder "
+                    f"{self.local_root}"
+                )
+        return href
+
+
+TRUSTED_FILE = HrefPolicy()
+
+
 def normalize_platform(value: object) -> str | None:
     """`LANDSAT_9`, `Landsat 9`, `landsat-9` -> `landsat-9`; None when it is not a Landsat."""
     if not isinstance(value, str):
@@ -94,19 +149,23 @@ def item_cloud_cover(item: Mapping[str, Any]) -> float | None:
 
 
 def normalize_item(
-    item: Mapping[str, Any] | pystac.Item, *, source: str | None = None
+    item: Mapping[str, Any] | pystac.Item,
+    *,
+    source: str | None = None,
+    hrefs: HrefPolicy = TRUSTED_FILE,
 ) -> SceneRecord:
     """Relative asset hrefs are resolved against the item's self href, so a pystac Item read
-    from a static catalog, or a dict whose self link is absolute, gives absolute band hrefs."""
+    from a static catalog, or a dict whose self link is absolute, gives absolute band hrefs;
+    the absolute hrefs must then pass `hrefs` (searches pass their catalog's policy)."""
     if isinstance(item, pystac.Item):
         base_href = item.get_self_href()
         item_dict = item.to_dict(include_self_link=False, transform_hrefs=False)
         if item.collection_id and not item_dict.get("collection"):
             item_dict["collection"] = item.collection_id
-        return _normalize(item_dict, base_href=base_href, source=source)
+        return _normalize(item_dict, base_href=base_href, source=source, hrefs=hrefs)
     if not isinstance(item, Mapping):
         raise ItemError(f"expected a STAC item (dict or pystac.Item), got {type(item).__name__}")
-    return _normalize(item, base_href=_self_href(item), source=source)
+    return _normalize(item, base_href=_self_href(item), source=source, hrefs=hrefs)
 
 
 def normalize_item_file(path: Path) -> SceneRecord:
@@ -125,13 +184,13 @@ def normalize_item_file(path: Path) -> SceneRecord:
     if self_href is not None:
         base_href = make_absolute_href(self_href, base_href)
     try:
-        return _normalize(item, base_href=base_href, source=str(path))
+        return _normalize(item, base_href=base_href, source=str(path), hrefs=TRUSTED_FILE)
     except ItemError as error:
         raise ItemError(f"{path}: {error}") from error
 
 
 def _normalize(
-    item: Mapping[str, Any], *, base_href: str | None, source: str | None
+    item: Mapping[str, Any], *, base_href: str | None, source: str | None, hrefs: HrefPolicy
 ) -> SceneRecord:
     label = _label(item)
     if item.get("type") != "Feature":
@@ -139,7 +198,7 @@ def _normalize(
         raise ItemError(f"{label}: a {kind}, not a STAC item (type Feature)")
     _check_stac_version(item, label)
     try:
-        return _record(item, base_href=base_href, source=source, label=label)
+        return _record(item, base_href=base_href, source=source, label=label, hrefs=hrefs)
     except ItemError:
         raise
     except (KeyError, TypeError, ValueError, AttributeError, IndexError) as error:
@@ -147,7 +206,12 @@ def _normalize(
 
 
 def _record(
-    item: Mapping[str, Any], *, base_href: str | None, source: str | None, label: str
+    item: Mapping[str, Any],
+    *,
+    base_href: str | None,
+    source: str | None,
+    label: str,
+    hrefs: HrefPolicy,
 ) -> SceneRecord:
     item_id = item.get("id")
     if not isinstance(item_id, str) or not item_id:
@@ -164,7 +228,8 @@ def _record(
     if not isinstance(assets, Mapping):
         raise ItemError(f"{label}: no assets")
     bands = {
-        name: _band(item, assets, name, base_href=base_href, label=label) for name in REQUIRED_BANDS
+        name: _band(item, assets, name, base_href=base_href, label=label, hrefs=hrefs)
+        for name in REQUIRED_BANDS
     }
     red_asset = assets["red"]
     shape = _first(red_asset.get("proj:shape"), properties.get("proj:shape"))
@@ -214,12 +279,13 @@ def _band(
     *,
     base_href: str | None,
     label: str,
+    hrefs: HrefPolicy,
 ) -> BandAsset:
     asset = assets.get(name)
     if not isinstance(asset, Mapping) or not isinstance(asset.get("href"), str):
         present = ", ".join(sorted(assets)) or "none"
         raise ItemError(f"{label}: missing band {name!r} (assets: {present})")
-    href = _absolute(asset["href"], base_href, label, name)
+    href = hrefs.check(_absolute(asset["href"], base_href, label, name), label, name)
     scale, offset, nodata = _BAND_DEFAULTS[name]
     raster_bands = asset.get("raster:bands")
     if isinstance(raster_bands, list) and raster_bands and isinstance(raster_bands[0], Mapping):
@@ -237,7 +303,11 @@ def _band(
         offset=offset,
         nodata=nodata,
         access=_access(href, asset, _properties(item)),
-        alternate_s3_href=alternate_href if isinstance(alternate_href, str) else None,
+        alternate_s3_href=(
+            hrefs.check(alternate_href, label, f"{name} alternate s3")
+            if isinstance(alternate_href, str)
+            else None
+        ),
     )
 
 

@@ -9,7 +9,9 @@ make the pages smaller; the answer is the same with either backend.
 
 from __future__ import annotations
 
+import json
 import os
+import time
 import warnings
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -28,6 +30,7 @@ from urllib3 import Retry
 
 from landsat_assets.stac.aoi import Aoi, bbox_geometry, footprint_intersects
 from landsat_assets.stac.normalize import (
+    HrefPolicy,
     ItemError,
     item_cloud_cover,
     item_datetime,
@@ -148,7 +151,8 @@ def iter_scenes(
         yield from _search_url(source, query, page_size)
     else:
         path = Path(unquote(parsed.path)) if parsed.scheme == "file" else Path(source)
-        yield from _walk_static(_open_static(path), query, source)
+        root = _open_static(path)
+        yield from _walk_static(root, query, source, HrefPolicy.for_catalog(str(path)))
 
 
 def search_scenes(
@@ -165,9 +169,11 @@ def search_scenes(
 
 
 def _search_url(url: str, query: SceneQuery, page_size: int) -> Iterator[SceneRecord]:
-    client = _open_client(url, _stac_io())
+    stac_io = _stac_io()
+    client = _open_client(url, stac_io)
+    hrefs = HrefPolicy.for_catalog(url)
     if not client.conforms_to(ConformanceClasses.ITEM_SEARCH):
-        yield from _walk_static(client, query, url)  # a static catalog on a web server
+        yield from _walk_static(client, query, url, hrefs)  # a static catalog on a web server
         return
     try:
         collection = client.get_collection(query.collection)
@@ -183,19 +189,86 @@ def _search_url(url: str, query: SceneQuery, page_size: int) -> Iterator[SceneRe
     if client.conforms_to(ConformanceClasses.FILTER):
         parameters["filter"] = query.cql2_filter()
         parameters["filter_lang"] = "cql2-json"
-    pages = client.search(**parameters).pages_as_dicts()
-    while True:
-        try:
-            page = next(pages)
-        except StopIteration:
-            return
-        except APIError as error:
-            raise _api_error(url, error) from error
+    search = client.search(**parameters)
+    for page in _pages(stac_io, url, search.url, search.method, search.get_parameters()):
         for item in page.get("features", []):
-            yield from _matching_scene(item, query, url)
+            yield from _matching_scene(item, query, url, hrefs)
 
 
-def _walk_static(root: pystac.Catalog, query: SceneQuery, source: str) -> Iterator[SceneRecord]:
+def _pages(
+    stac_io: StacApiIO, source: str, href: str, method: str | None, parameters: dict[str, Any]
+) -> Iterator[dict[str, Any]]:
+    """Every page of a search, by its `next` links. Unlike pystac-client, an empty page in the
+    middle does not end the search (the pages after it would be lost without a word), and a
+    link back to a page already read, or a page repeating items already listed, stops it
+    with an error instead of looping for ever."""
+    seen_requests = {_request_fingerprint(method, href, parameters)}
+    seen_items: set[str] = set()
+    page = _read_page(stac_io, source, href, href, method=method, parameters=parameters)
+    while True:
+        ids = {str(item.get("id")) for item in page.get("features", []) if isinstance(item, dict)}
+        if ids and ids <= seen_items:
+            raise CatalogError(
+                f"STAC API {source}: a page repeats only items already listed "
+                f"({', '.join(sorted(ids)[:3])} ...): its paging loops; search stopped"
+            )
+        seen_items |= ids
+        yield page
+        link = next(
+            (
+                link
+                for link in page.get("links", [])
+                if isinstance(link, dict) and link.get("rel") == "next"
+            ),
+            None,
+        )
+        if link is None:
+            return
+        next_link = pystac.Link.from_dict(link)
+        body = link.get("body", {})
+        if link.get("merge", False):
+            body = {**parameters, **body}
+        fingerprint = _request_fingerprint(link.get("method", "GET"), next_link.href, body)
+        if fingerprint in seen_requests:
+            raise CatalogError(
+                f"STAC API {source}: the next-page link {next_link.href} "
+                f"({link.get('method', 'GET')}) points back to a page already read: its "
+                "paging loops; search stopped"
+            )
+        seen_requests.add(fingerprint)
+        page = _read_page(stac_io, source, next_link, next_link.href, parameters=parameters)
+
+
+def _request_fingerprint(method: str | None, href: str, body: object) -> str:
+    return json.dumps([(method or "GET").upper(), href, body], sort_keys=True, default=str)
+
+
+def _read_page(
+    stac_io: StacApiIO, source: str, target: str | pystac.Link, href: str, **kwargs: Any
+) -> dict[str, Any]:
+    """One page; a body that is not JSON (cut short by a proxy or a dropped connection) is
+    fetched again like the transient HTTP errors urllib3 retries, with the same backoff."""
+    for attempt in range(HTTP_RETRIES + 1):
+        if attempt:
+            time.sleep(HTTP_BACKOFF * 2 ** (attempt - 1))
+        try:
+            page = stac_io.read_json(target, **kwargs)
+        except APIError as error:
+            raise _api_error(source, error) from error
+        except ValueError as error:
+            problem = f"not valid JSON ({error})"
+            continue
+        if isinstance(page, dict):
+            return page
+        problem = f"a JSON {type(page).__name__}, not a page of items"
+    raise CatalogError(
+        f"STAC API {source}: gave up after {HTTP_RETRIES + 1} tries: page {href} is {problem}"
+    )
+
+
+def _walk_static(
+    root: pystac.Catalog, query: SceneQuery, source: str, hrefs: HrefPolicy
+) -> Iterator[SceneRecord]:
     collection = _find_collection(root, query.collection, source)
     items = collection.get_items(recursive=True)
     while True:
@@ -210,18 +283,21 @@ def _walk_static(root: pystac.Catalog, query: SceneQuery, source: str) -> Iterat
         except _READ_ERRORS as error:
             raise CatalogError(f"catalog {source}: cannot read an item: {error}") from error
         item_dict = item.to_dict(include_self_link=False, transform_hrefs=False)
-        yield from _matching_scene(item_dict, query, source, item)
+        yield from _matching_scene(item_dict, query, source, hrefs, item)
 
 
 def _matching_scene(
     item_dict: Mapping[str, Any],
     query: SceneQuery,
     source: str,
+    hrefs: HrefPolicy,
     item: pystac.Item | None = None,
 ) -> Iterator[SceneRecord]:
     try:
         if query.matches(item_dict):
-            yield normalize_item(item if item is not None else item_dict, source=source)
+            yield normalize_item(
+                item if item is not None else item_dict, source=source, hrefs=hrefs
+            )
     except ItemError as error:
         raise ItemError(f"catalog {source}: {error}") from error
 
@@ -284,7 +360,9 @@ def _open_client(url: str, stac_io: StacApiIO) -> Client:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", NoConformsTo)
-            return Client.open(url, stac_io=stac_io)
+            # Client.open resets the StacApiIO's timeout to its own argument (None: wait for
+            # ever on a server that never answers), so the timeout goes here too.
+            return Client.open(url, stac_io=stac_io, timeout=HTTP_TIMEOUT)
     except APIError as error:
         raise _api_error(url, error) from error
     except _READ_ERRORS as error:

@@ -6,14 +6,12 @@ from __future__ import annotations
 import json
 import math
 import sys
-import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +30,7 @@ from landsat_assets.stac.search import (
     iter_scenes,
     search_scenes,
 )
+from landsat_assets_tests.support.faults import FlakyProxy
 from landsat_assets_tests.support.processes import (
     LOOPBACK,
     free_port,
@@ -446,82 +445,3 @@ def test_query_normalizes_times_and_platforms() -> None:
             {"op": "=", "args": [{"property": "platform"}, "LANDSAT_9"]},
         ],
     }
-
-
-class FlakyProxy:
-    """A real HTTP proxy in front of a real server that answers 503 to the first try of each
-    distinct request (or to every request), to exercise the client's retries."""
-
-    def __init__(self, upstream: str, *, always: bool, fail_first: bool = True) -> None:
-        self.upstream = upstream.rstrip("/")
-        self.requests: list[tuple[str, str, int]] = []
-        self.features_returned = 0
-        proxy = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                proxy.handle(self, None)
-
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                proxy.handle(self, self.rfile.read(length))
-
-            def log_message(self, *args: Any) -> None:
-                return None
-
-        self.server = ThreadingHTTPServer((LOOPBACK, 0), Handler)
-        self.url = f"http://{LOOPBACK}:{self.server.server_address[1]}/"
-        self.always = always
-        self.fail_first = fail_first
-        self.seen: set[tuple[str, str, bytes | None]] = set()
-        self.lock = threading.Lock()
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self) -> FlakyProxy:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=5)
-
-    def searches(self) -> list[tuple[str, str, int]]:
-        return [r for r in self.requests if r[1].startswith("/search") and r[2] == 200]
-
-    def handle(self, handler: BaseHTTPRequestHandler, body: bytes | None) -> None:
-        key = (handler.command, handler.path, body)
-        with self.lock:
-            fail = self.always or (self.fail_first and key not in self.seen)
-            self.seen.add(key)
-        if fail:
-            status, content, content_type = 503, b'{"detail":"busy"}', "application/json"
-        else:
-            status, content, content_type = self._forward(handler, body)
-        with self.lock:
-            self.requests.append((handler.command, handler.path, status))
-            if handler.path.startswith("/search") and status == 200:
-                self.features_returned += len(json.loads(content)["features"])
-        handler.send_response(status)
-        handler.send_header("Content-Type", content_type)
-        handler.send_header("Content-Length", str(len(content)))
-        handler.end_headers()
-        handler.wfile.write(content)
-
-    def _forward(
-        self, handler: BaseHTTPRequestHandler, body: bytes | None
-    ) -> tuple[int, bytes, str]:
-        request = urllib.request.Request(
-            self.upstream + handler.path,
-            data=body,
-            method=handler.command,
-            headers={
-                "Host": handler.headers["Host"],  # links in the answers point back here
-                "Content-Type": handler.headers.get("Content-Type", "application/json"),
-            },
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=30) as response:
-                return response.status, response.read(), response.headers["Content-Type"]
-        except urllib.error.HTTPError as error:
-            return error.code, error.read(), error.headers.get("Content-Type", "text/plain")
