@@ -23,7 +23,11 @@ from landsat_assets.resources.catalog import LandsatCatalog
 from landsat_assets.resources.imagery import ImagerySource
 from landsat_assets.resources.processing import SceneProcessing
 from landsat_assets.resources.storage import LandsatStorage
-from landsat_assets.science.processing import BAND_ORDER, extract_scene_bands
+from landsat_assets.science.processing import (
+    BAND_ORDER,
+    check_declared_shape,
+    extract_scene_bands,
+)
 from landsat_assets.stac.scene import SceneRecord
 
 
@@ -91,6 +95,9 @@ def scene_bands(
             staged = storage.store().staging_dir() / f"{key}.tif"
             with permanent_scene_errors():
                 hrefs = {r: imagery.readable_href(key, record.bands[r]) for r in BAND_ORDER}
+                check_declared_shape(
+                    key, record.shape, hrefs["red"], pixel_budget=processing.pixel_budget
+                )
                 extract = extract_scene_bands(
                     key,
                     hrefs,

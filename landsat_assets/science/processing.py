@@ -77,6 +77,20 @@ def open_band(scene: str, path: str, *, role: str, pixel_budget: int) -> Dataset
     return dataset
 
 
+def check_declared_shape(
+    scene: str, shape: tuple[int, int] | None, href: str, *, pixel_budget: int
+) -> None:
+    """Refuse a raster whose catalog-declared size (`proj:shape`) is over the budget before
+    any byte of it is read: a hostile or broken catalog costs no request at all."""
+    if shape is not None and shape[0] * shape[1] > pixel_budget:
+        raise SceneInputError(
+            scene,
+            href,
+            f"the item declares proj:shape {shape[0]} x {shape[1]}, which exceeds the pixel "
+            f"budget of {pixel_budget:,}; nothing was read",
+        )
+
+
 def check_same_grid(scene: str, reference: DatasetReader, other: DatasetReader) -> None:
     if (reference.width, reference.height) != (other.width, other.height):
         raise SceneInputError(

@@ -26,6 +26,7 @@ from pystac_client.conformance import ConformanceClasses
 from pystac_client.exceptions import APIError
 from pystac_client.stac_api_io import StacApiIO
 from pystac_client.warnings import FallbackToPystac, NoConformsTo
+from shapely.errors import ShapelyError
 from urllib3 import Retry
 
 from landsat_assets.stac.aoi import Aoi, bbox_geometry, footprint_intersects
@@ -112,11 +113,24 @@ class SceneQuery:
             if cloud_cover is None or cloud_cover > self.max_cloud_cover:
                 return False
         if self.aoi is not None:
-            footprint = item.get("geometry")
-            if footprint is None and item.get("bbox"):
-                bbox = item["bbox"]
-                footprint = bbox_geometry((bbox[0], bbox[1], bbox[-2], bbox[-1]))
-            return footprint_intersects(self.aoi, footprint)
+            try:
+                footprint = item.get("geometry")
+                if footprint is None and item.get("bbox"):
+                    bbox = item["bbox"]
+                    footprint = bbox_geometry((bbox[0], bbox[1], bbox[-2], bbox[-1]))
+                return footprint_intersects(self.aoi, footprint)
+            except (
+                ValueError,
+                TypeError,
+                KeyError,
+                IndexError,
+                AttributeError,
+                ShapelyError,
+            ) as error:
+                raise ItemError(
+                    f"item {item.get('id')!r}: footprint is not a usable GeoJSON geometry "
+                    f"({type(error).__name__}: {error})"
+                ) from error
         return True
 
     def cql2_filter(self) -> dict[str, Any]:
