@@ -1,0 +1,297 @@
+"""The Dagster UI as a person sees it, in headless Chromium (Debian's package, driven by
+Playwright; nothing is installed at run time).
+
+One demo run (one scene with a broken red band, so that the UI has a failure to show) goes
+into a temporary DAGSTER_HOME; then the real dagster-webserver and dagster-daemon serve it on
+127.0.0.1 and the tests look at the pages people use: the asset lineage, the `ndvi`
+partitions, one scene's NDVI preview and the automation list. Screenshots land in a temporary
+folder; with LANDSAT_UPDATE_SCREENSHOTS=1 the README's ones in docs/images are replaced.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import sys
+from collections.abc import Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from dagster import DagsterInstance
+from dagster._core.instance.ref import InstanceRef
+from playwright.sync_api import Browser, Expect, FloatRect, Locator, Page, sync_playwright
+
+from landsat_assets.definitions import build_definitions
+from landsat_assets.jobs import SCENE_ASSETS, SUMMARY_ASSETS
+from landsat_assets.runner import run_pipeline
+from landsat_assets.sensors import SENSOR_NAME
+from landsat_assets_tests.support.processes import (
+    LOOPBACK,
+    RunningServer,
+    _wait_ready,
+    free_port,
+    http_ready,
+    running_server,
+)
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not CHROMIUM.is_file(),
+        reason=f"{CHROMIUM} is absent: install Debian's chromium package (.ci/run does)",
+    ),
+]
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+README_IMAGES = REPO_ROOT / "docs" / "images"
+BIN = Path(sys.executable).parent
+ASSET_NAMES = [asset.key.path[-1] for asset in (*SCENE_ASSETS, *SUMMARY_ASSETS)]
+# Loading the code location and the first GraphQL answers take a few seconds on a busy machine.
+expect = Expect()
+expect.set_options(timeout=30_000)
+# Set in the browser the way the UI records a dismissed "Join the Dagster community" dialog
+# (its Skip button would also write a marker file under ~/.dagster, outside the test).
+DISMISS_COMMUNITY_DIALOG = "window.localStorage.setItem('communityNux', JSON.stringify('1'))"
+# The graph draws full asset nodes (names not shortened) only from 0.6 scale up; this width
+# fits the whole lineage at that scale.
+GRAPH_VIEWPORT = {"width": 2600, "height": 1100}
+# Tall enough for every partition of the small demo catalog in the virtualized list.
+PAGE_VIEWPORT = {"width": 1400, "height": 1150}
+
+
+@dataclass(frozen=True)
+class Deployment:
+    url: str
+    scene_keys: list[str]
+    failed_key: str
+    preview_key: str
+    webserver: RunningServer
+    daemon: RunningServer
+
+    def logs(self) -> str:
+        return (
+            f"webserver log:\n{self.webserver.log_tail(30)}\n"
+            f"daemon log:\n{self.daemon.log_tail(30)}"
+        )
+
+
+@pytest.fixture(scope="module")
+def deployment(tmp_path_factory, small_demo_catalog: Path) -> Iterator[Deployment]:
+    root = tmp_path_factory.mktemp("ui")
+    home = root / "dagster_home"
+    home.mkdir()
+    shutil.copy(REPO_ROOT / "dagster.yaml", home / "dagster.yaml")
+    catalog = root / "catalog"
+    shutil.copytree(small_demo_catalog.parent, catalog)
+    env = {
+        "DAGSTER_HOME": str(home),
+        "LANDSAT_STAC_URL": str(catalog / "catalog.json"),
+        "LANDSAT_STORAGE": str(root / "storage"),
+    }
+    defs = build_definitions({**os.environ, **env})
+    scenes = defs.resources["catalog"].search()
+    broken = scenes[2]
+    Path(broken.bands["red"].href).write_bytes(b"not a GeoTIFF")
+    # Created here so that the servers do not race to create its databases.
+    instance = DagsterInstance.from_ref(InstanceRef.from_dir(str(home)))
+    workspace = str(REPO_ROOT / "workspace.yaml")
+    port = free_port()
+    try:
+        with ExitStack() as servers:
+            # Not waited for yet: it loads the code location while the demo runs.
+            webserver = servers.enter_context(
+                running_server(
+                    [
+                        str(BIN / "dagster-webserver"),
+                        *("-h", LOOPBACK, "-p", str(port), "-w", workspace),
+                    ],
+                    port=port,
+                    ready=lambda: True,
+                    env=env,
+                    cwd=REPO_ROOT,
+                    log_path=root / "webserver.log",
+                )
+            )
+            report = run_pipeline(instance, defs, scenes_per_run=8, echo=lambda _line: None)
+            assert list(report.failures) == [broken.scene_key], report.failures
+            table = report.summary
+            processed = table[table["status"] == "processed"].sort_values(
+                ["aoi_clear_fraction", "ndvi_mean"], ascending=False
+            )
+            # Only now: before the run, the scene sensor would have launched the same scenes.
+            daemon = servers.enter_context(
+                running_server(
+                    [str(BIN / "dagster-daemon"), "run", "-w", workspace],
+                    port=0,
+                    ready=lambda: "SENSOR" in instance.get_daemon_heartbeats(),
+                    env=env,
+                    cwd=REPO_ROOT,
+                    log_path=root / "daemon.log",
+                    ready_timeout=90,
+                )
+            )
+            ready_check = http_ready(f"{webserver.url}/server_info")
+            _wait_ready(webserver, ready_check, webserver.process.args, timeout=90)
+            yield Deployment(
+                url=webserver.url,
+                scene_keys=[scene.scene_key for scene in scenes],
+                failed_key=broken.scene_key,
+                preview_key=str(processed.iloc[0]["scene_id"]),
+                webserver=webserver,
+                daemon=daemon,
+            )
+    finally:
+        instance.dispose()
+
+
+@pytest.fixture(scope="module")
+def screenshots(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("screenshots")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def page(browser: Browser, screenshots: Path, request) -> Iterator[Page]:
+    """A fresh browser tab; what it last showed is kept as `<test>-last.png` for a failure."""
+    context = browser.new_context(viewport=PAGE_VIEWPORT)
+    context.add_init_script(DISMISS_COMMUNITY_DIALOG)
+    tab = context.new_page()
+    try:
+        yield tab
+    finally:
+        tab.screenshot(path=screenshots / f"{request.node.name}-last.png")
+        context.close()
+
+
+def keep_screenshot(page: Page, folder: Path, name: str, clip: FloatRect | None = None) -> None:
+    """Save in `folder`, and over the README's image when LANDSAT_UPDATE_SCREENSHOTS=1."""
+    path = folder / name
+    page.mouse.move(0, 0)
+    page.screenshot(path=path, clip=clip, animations="disabled")
+    if os.environ.get("LANDSAT_UPDATE_SCREENSHOTS") == "1":
+        README_IMAGES.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, README_IMAGES / name)
+
+
+def region_around(locators: list[Locator], page: Page, margin: float = 24) -> FloatRect:
+    boxes = [box for locator in locators if (box := locator.bounding_box()) is not None]
+    assert boxes, "nothing to frame"
+    viewport = page.viewport_size
+    assert viewport is not None
+    left = max(0.0, min(b["x"] for b in boxes) - margin)
+    top = max(0.0, min(b["y"] for b in boxes) - margin)
+    right = min(float(viewport["width"]), max(b["x"] + b["width"] for b in boxes) + margin)
+    bottom = min(float(viewport["height"]), max(b["y"] + b["height"] for b in boxes) + margin)
+    return {"x": left, "y": top, "width": right - left, "height": bottom - top}
+
+
+def test_asset_graph_shows_every_asset(deployment: Deployment, page: Page, screenshots) -> None:
+    page.set_viewport_size(GRAPH_VIEWPORT)
+    page.goto(f"{deployment.url}/asset-groups")
+    graph = page.locator("[data-svg-viewport] svg").first
+    expect(graph.get_by_text("scenes", exact=True).first, deployment.logs()).to_be_visible()
+    # The groups start collapsed; "Expand all groups" (graph settings menu) has this shortcut.
+    page.keyboard.press("Alt+e")
+    for name in ASSET_NAMES:
+        expect(graph.locator(f"[data-tooltip='{name}']"), f"asset node {name}").to_be_visible()
+    nodes = graph.locator("[class*='AssetNode_assetName'] > [data-tooltip]")
+    expect(nodes).to_have_count(len(ASSET_NAMES))
+    # Each node has loaded its live state (latest event, partitions) before the picture.
+    expect(graph.get_by_text(re.compile(r"^Loading"))).to_have_count(0)
+    expect(graph.get_by_text(f"{len(deployment.scene_keys)} partitions").first).to_be_visible()
+    frame = region_around(graph.locator("foreignObject").all(), page)
+    keep_screenshot(page, screenshots, "asset-graph.png", clip=frame)
+
+
+def test_ndvi_partitions_list_scenes_with_status(
+    deployment: Deployment, page: Page, screenshots
+) -> None:
+    total = len(deployment.scene_keys)
+    page.goto(f"{deployment.url}/assets/ndvi?view=partitions")
+    expect(page.get_by_text(f"{total} Partitions Selected"), deployment.logs()).to_be_visible()
+    materialized = page.get_by_text(f"Materialized ({total - 1})", exact=True)
+    expect(materialized).to_be_visible()
+    expect(page.get_by_text("Failed (1)", exact=True)).to_be_visible()
+    expect(page.get_by_text("Missing (0)", exact=True)).to_be_visible()
+    rows = page.locator("[class*='assetListRow']")
+    expect(rows).to_have_count(total)
+    for key in deployment.scene_keys:
+        expect(rows.locator(f"[title='{key}']"), f"partition {key}").to_have_count(1)
+
+    # Hiding the materialized ones leaves the broken scene alone in the list.
+    show_materialized = page.get_by_label(f"Materialized ({total - 1})", exact=True)
+    materialized.click()
+    expect(show_materialized).not_to_be_checked()
+    expect(rows).to_have_count(1)
+    failed = rows.locator(f"[title='{deployment.failed_key}']")
+    expect(failed).to_have_count(1)
+    failed.click()
+    expect(page.get_by_text("failed, and did not materialize this asset")).to_be_visible()
+    materialized.click()
+    expect(show_materialized).to_be_checked()
+    expect(rows).to_have_count(total)
+    keep_screenshot(page, screenshots, "ndvi-partitions.png")
+
+
+def test_ndvi_materialization_shows_the_preview(
+    deployment: Deployment, page: Page, screenshots
+) -> None:
+    key = deployment.preview_key
+    page.goto(f"{deployment.url}/assets/ndvi?view=partitions&partition={key}")
+    metadata = page.locator("tr")
+    status = metadata.filter(has=page.get_by_text("status", exact=True))
+    expect(status.get_by_text("processed", exact=True), deployment.logs()).to_be_visible()
+    preview = metadata.filter(has=page.get_by_text("preview", exact=True))
+    preview.get_by_text("[Show Markdown]").click()
+    dialog = page.get_by_role("dialog")
+    image = dialog.locator("img[src^='data:image/png;base64,']")
+    expect(image).to_have_attribute("alt", f"NDVI {key}")
+    expect(image).to_be_visible()
+    decoded = image.evaluate("img => img.complete ? [img.naturalWidth, img.naturalHeight] : null")
+    assert decoded and min(decoded) > 0, f"the browser could not decode the preview: {decoded}"
+    keep_screenshot(page, screenshots, "ndvi-preview.png")
+
+
+def test_scene_sensor_is_listed_and_running(
+    deployment: Deployment, page: Page, screenshots
+) -> None:
+    page.goto(f"{deployment.url}/automation")
+    name = page.get_by_text(SENSOR_NAME, exact=True)
+    row = page.locator("[class*='VirtualizedTable_row']").filter(has=name)
+    expect(row, deployment.logs()).to_have_count(1)
+    expect(row.locator("label[class*='formatSwitch'] input")).to_be_checked()
+    listed = page.locator("[class*='VirtualizedTable_row']").last.bounding_box()
+    assert listed is not None
+    bottom = listed["y"] + listed["height"] + 24
+    keep_screenshot(
+        page, screenshots, "sensors.png", clip={"x": 0, "y": 0, "width": 1400, "height": bottom}
+    )
+
+    # Its own page shows that the daemon really ticks it.
+    name.click()
+    expect(page).to_have_url(re.compile(f"/sensors/{SENSOR_NAME}$"))
+    running = page.locator("tr").filter(has=page.get_by_text("Running", exact=True))
+    expect(running.locator("input[type='checkbox']")).to_be_checked()
+    expect(page.get_by_text(re.compile(r"^\d+ runs? requested$|^Skipped$")).first).to_be_visible()
