@@ -26,7 +26,12 @@ from landsat_assets.science.blocks import (
     ProgressCallback,
     process_blocks,
 )
-from landsat_assets.science.cog import publish_cog, scratch_path
+from landsat_assets.science.cog import (
+    GDAL_CACHE_BYTES,
+    SCRATCH_PROFILE,
+    publish_cog,
+    scratch_path,
+)
 from landsat_assets.science.ndvi import NdviStatistics, ndvi_block
 from landsat_assets.science.windows import AoiWindow, aoi_window, block_windows
 from landsat_assets.stac.scene import USGS_QA_FILL, USGS_SR_NODATA
@@ -173,8 +178,8 @@ def extract_scene_bands(
 
     sources = [BandSource(hrefs[role]) for role in BAND_ORDER]
     aoi_pixels = 0
-    with scratch_path(out) as scratch:
-        with rasterio.open(scratch, "w", **profile) as dst:
+    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES), scratch_path(out) as scratch:
+        with rasterio.open(scratch, "w", **SCRATCH_PROFILE, **profile) as dst:
             for role, index in zip(BAND_ORDER, range(1, 4), strict=True):
                 dst.set_band_description(index, role)
             if scales:
@@ -289,8 +294,8 @@ def write_cloud_mask(
         }
     counts = ClassCounts()
     usable = frozenset(usable_classes)
-    with scratch_path(out) as scratch:
-        with rasterio.open(scratch, "w", **profile) as dst:
+    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES), scratch_path(out) as scratch:
+        with rasterio.open(scratch, "w", **SCRATCH_PROFILE, **profile) as dst:
             dst.write_colormap(1, {int(c): (*rgb, 255) for c, rgb in qa.MASK_CLASS_COLOURS.items()})
             dst.update_tags(1, **{f"class_{int(c)}": c.name.lower() for c in qa.MaskClass})
             dst.update_tags(scene=scene)
@@ -358,7 +363,7 @@ def write_ndvi(
         ndvi = ndvi_block(
             red_dn,
             nir_dn,
-            lookup[classes],
+            np.take(lookup, classes),
             red_scale=red_scale[0],
             red_offset=red_scale[1],
             nir_scale=nir_scale[0],
@@ -370,8 +375,8 @@ def write_ndvi(
 
     counts = ClassCounts()
     statistics = NdviStatistics()
-    with scratch_path(out) as scratch:
-        with rasterio.open(scratch, "w", **profile) as dst:
+    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES), scratch_path(out) as scratch:
+        with rasterio.open(scratch, "w", **SCRATCH_PROFILE, **profile) as dst:
             dst.set_band_description(1, "ndvi")
             dst.update_tags(scene=scene)
             for window, (ndvi, block_counts, block_statistics) in process_blocks(
