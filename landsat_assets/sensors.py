@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 from dagster import (
     AssetKey,
     AssetRecordsFilter,
+    DagsterEventType,
     DagsterInstance,
     DefaultSensorStatus,
     RunRequest,
@@ -40,11 +41,19 @@ from landsat_assets.resources.catalog import LandsatCatalog, parse_date
 from landsat_assets.settings import SettingError, env_float, env_int
 from landsat_assets.stac.normalize import ItemError
 from landsat_assets.stac.search import CatalogError
-from landsat_assets.stac.watermark import FirstTick, SceneCursor, TickPlan, plan_tick
+from landsat_assets.stac.watermark import (
+    FirstTick,
+    SceneCursor,
+    TickPlan,
+    newest_versions,
+    plan_tick,
+)
 
 SENSOR_NAME = "landsat_scene_sensor"
 SCENE_ASSET = AssetKey("landsat_scene")
 VERSION_METADATA = "version"
+LOOKUP_BATCH = 500
+"""Storage ids per query: well inside SQLite's limit on bound variables."""
 SCENE_VERSION_TAG = "landsat/scene_version"
 TRIGGER_TAG = "landsat/trigger"
 
@@ -88,18 +97,24 @@ def _first_tick(env: Mapping[str, str]) -> FirstTick:
 
 def materialized_versions(instance: DagsterInstance, keys: Iterable[str]) -> dict[str, str]:
     """The scene version (`version` metadata of `landsat_scene`, which records the USGS
-    processing version whatever the run covered) materialized for each of `keys` that has one:
-    one query for the lot, then one per materialized key."""
-    materialized = instance.get_materialized_partitions(SCENE_ASSET)
+    processing version whatever the run covered) materialized for each of `keys` that has one.
+    A few queries per thousand keys, so a first tick over an archive processed before (by
+    `landsat-assets run`, or before a cursor reset) stays fast."""
+    latest = instance.get_latest_storage_id_by_partition(
+        SCENE_ASSET, DagsterEventType.ASSET_MATERIALIZATION, partitions=set(keys)
+    )
+    storage_ids = sorted(latest.values())
     versions: dict[str, str] = {}
-    for key in sorted(set(keys) & materialized):
+    for first in range(0, len(storage_ids), LOOKUP_BATCH):
+        batch = storage_ids[first : first + LOOKUP_BATCH]
         result = instance.fetch_materializations(
-            AssetRecordsFilter(asset_key=SCENE_ASSET, asset_partitions=[key]), limit=1
+            AssetRecordsFilter(asset_key=SCENE_ASSET, storage_ids=batch), limit=len(batch)
         )
-        event = result.records[0].asset_materialization if result.records else None
-        entry = event.metadata.get(VERSION_METADATA) if event else None
-        if isinstance(entry, TextMetadataValue) and entry.value:
-            versions[key] = entry.value
+        for record in result.records:
+            event = record.asset_materialization
+            entry = event.metadata.get(VERSION_METADATA) if event else None
+            if event and event.partition and isinstance(entry, TextMetadataValue):
+                versions[event.partition] = entry.value
     return versions
 
 
@@ -152,17 +167,17 @@ def build_scene_sensor(env: Mapping[str, str] = os.environ) -> SensorDefinition:
                 f"{end.isoformat()}: no scene can be new"
             )
         try:
-            records = list(catalog.iter_search(start=start))
+            scenes = newest_versions(catalog.iter_search(start=start))
         except (CatalogError, ItemError) as error:
             context.log.warning(f"catalog search failed; cursor kept: {error}")
             return SkipReason(
                 f"catalog search failed, cursor not moved (the next tick retries the same "
                 f"window): {error}"
             )
-        unknown = {r.scene_key for r in records if r.scene_key not in cursor.seen}
+        unknown = {s.scene_key for s in scenes if s.scene_key not in cursor.seen}
         plan = plan_tick(
             cursor,
-            records,
+            scenes,
             known_versions=materialized_versions(context.instance, unknown),
             max_runs=settings.max_runs_per_tick,
             lookback=settings.lookback,
@@ -175,15 +190,15 @@ def build_scene_sensor(env: Mapping[str, str] = os.environ) -> SensorDefinition:
                 cursor=plan.cursor.dumps(),
             )
         context.log.info(f"requesting {len(plan.requests)} scene run(s): {summary}")
-        fresh = new_scene_keys(context.instance, [r.record.scene_key for r in plan.requests])
+        fresh = new_scene_keys(context.instance, [r.scene.scene_key for r in plan.requests])
         partitions = [landsat_scenes.build_add_request(fresh)] if fresh else []
         return SensorResult(
             run_requests=[
                 RunRequest(
                     run_key=request.run_key,
-                    partition_key=request.record.scene_key,
+                    partition_key=request.scene.scene_key,
                     tags={
-                        SCENE_VERSION_TAG: request.record.version,
+                        SCENE_VERSION_TAG: request.scene.version,
                         TRIGGER_TAG: "reprocessed" if request.reprocessed else "new_scene",
                     },
                 )

@@ -8,6 +8,8 @@ oldest first and at most `max_runs` per tick; the watermark then stops at the la
 requested, so everything left over is still inside the next tick's window.
 
 Plain logic with no Dagster import: the sensor feeds it scenes and the instance's knowledge.
+Scenes are kept as `SceneStamp`s (key, version, time, path/row, about 0.5 KB each), so a tick
+over ten thousand catalog items holds a few MB, not the full records.
 """
 
 from __future__ import annotations
@@ -86,8 +88,25 @@ class SceneCursor:
 
 
 @dataclass(frozen=True)
+class SceneStamp:
+    """What a tick needs to know of a scene."""
+
+    scene_key: str
+    version: str
+    datetime: datetime
+    wrs_path: str
+    wrs_row: str
+
+    @classmethod
+    def of(cls, record: SceneRecord) -> SceneStamp:
+        return cls(
+            record.scene_key, record.version, record.datetime, record.wrs_path, record.wrs_row
+        )
+
+
+@dataclass(frozen=True)
 class SceneRequest:
-    record: SceneRecord
+    scene: SceneStamp
     previous_version: str | None
     """The version processed before, when this is a reprocessing of a known scene."""
 
@@ -99,8 +118,8 @@ class SceneRequest:
     def run_key(self) -> str:
         """The scene key; with the version for a reprocessing, so that Dagster's run-key
         deduplication lets the new version through but never the same one twice."""
-        key = self.record.scene_key
-        return f"{key}@{self.record.version}" if self.reprocessed else key
+        key = self.scene.scene_key
+        return f"{key}@{self.scene.version}" if self.reprocessed else key
 
 
 @dataclass(frozen=True)
@@ -117,20 +136,22 @@ class TickPlan:
     """New scenes over the per-tick cap, left for the next ticks."""
 
 
-def newest_versions(records: Iterable[SceneRecord]) -> list[SceneRecord]:
-    """One record per scene key (the newest version: pages can repeat an item, or list both a
-    scene and its reprocessing), oldest acquisition first."""
-    newest: dict[str, SceneRecord] = {}
+def newest_versions(records: Iterable[SceneRecord | SceneStamp]) -> list[SceneStamp]:
+    """One stamp per scene key (the newest version: pages can repeat an item, or list both a
+    scene and its reprocessing), oldest acquisition first. Consumes `records` as it goes."""
+    newest: dict[str, SceneStamp] = {}
     for record in records:
         kept = newest.get(record.scene_key)
         if kept is None or record.version > kept.version:
-            newest[record.scene_key] = record
-    return sorted(newest.values(), key=lambda record: (record.datetime, record.scene_key))
+            newest[record.scene_key] = (
+                record if isinstance(record, SceneStamp) else SceneStamp.of(record)
+            )
+    return sorted(newest.values(), key=lambda stamp: (stamp.datetime, stamp.scene_key))
 
 
 def plan_tick(
     cursor: SceneCursor,
-    scenes: Iterable[SceneRecord],
+    scenes: Iterable[SceneRecord | SceneStamp],
     *,
     known_versions: Mapping[str, str],
     max_runs: int,
@@ -154,31 +175,31 @@ def plan_tick(
     decided: dict[str, str] = {}
     candidates: list[SceneRequest] = []
     known = passed_over = 0
-    for record in ordered:
-        key = record.scene_key
+    for scene in ordered:
+        key = scene.scene_key
         prior = cursor.seen.get(key) or known_versions.get(key)
-        if prior is not None and prior >= record.version:
+        if prior is not None and prior >= scene.version:
             decided[key] = prior
             known += 1
         elif (
             newest_of_path_row is not None
-            and newest_of_path_row[(record.wrs_path, record.wrs_row)] != key
+            and newest_of_path_row[(scene.wrs_path, scene.wrs_row)] != key
         ):
-            decided[key] = record.version
+            decided[key] = scene.version
             passed_over += 1
         else:
-            candidates.append(SceneRequest(record, previous_version=prior))
+            candidates.append(SceneRequest(scene, previous_version=prior))
     requests, left = candidates[:max_runs], candidates[max_runs:]
     for request in requests:
-        decided[request.record.scene_key] = request.record.version
+        decided[request.scene.scene_key] = request.scene.version
 
     # Everything not requested must stay inside the next scan window: with leftovers the
     # watermark stops at the last scene requested (candidates are oldest first).
-    reached = [requests[-1].record] if left else ordered
+    reached = [requests[-1].scene] if left else ordered
     times = [r.datetime for r in reached] + ([cursor.watermark] if cursor.watermark else [])
     watermark = max(times) if times else None
     horizon = None if watermark is None else watermark - lookback
-    by_key = {record.scene_key: record for record in ordered}
+    by_key = {scene.scene_key: scene for scene in ordered}
     seen = {
         key: version
         for key, version in decided.items()
