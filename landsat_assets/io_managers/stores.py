@@ -7,8 +7,10 @@ multipart upload on S3), so readers never see a partial object under a final key
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import socket
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +48,9 @@ class LocalStore:
         except OSError:
             with atomic_path(final) as temporary:
                 shutil.copyfile(local, temporary)
+        if local.parent.parent == self.staging_root:
+            with contextlib.suppress(OSError):  # not empty: the step staged more files there
+                local.parent.rmdir()
         return str(final)
 
     def uri(self, key: str) -> str:
@@ -60,11 +65,47 @@ class LocalStore:
     def delete(self, key: str) -> None:
         self.path(key).unlink(missing_ok=True)
 
+    @property
+    def staging_root(self) -> Path:
+        return self.root / ".staging"
+
     def staging_dir(self) -> Path:
-        """Scratch space on the same file system, so publishing is a rename."""
-        staging = self.root / ".staging"
-        staging.mkdir(parents=True, exist_ok=True)
-        return Path(tempfile.mkdtemp(dir=staging))
+        """Scratch space on the same file system, so publishing is a rename.
+
+        The folder is named after this host and process; folders a dead process of this host
+        left behind (a run killed mid-write) are removed here, so crashes do not pile up
+        half-written files. Other hosts' folders (a shared volume) are never touched.
+        """
+        self.staging_root.mkdir(parents=True, exist_ok=True)
+        remove_dead_staging(self.staging_root)
+        return Path(tempfile.mkdtemp(dir=self.staging_root, prefix=_staging_prefix(os.getpid())))
+
+
+def _staging_prefix(pid: int) -> str:
+    return f"{socket.gethostname()}-{pid}-"
+
+
+def remove_dead_staging(staging_root: Path) -> list[Path]:
+    """Remove the staging folders of processes of this host that no longer run."""
+    host = f"{socket.gethostname()}-"
+    removed = []
+    for folder in staging_root.iterdir():
+        owner = folder.name.removeprefix(host).split("-", 1)[0]
+        if not folder.name.startswith(host) or not owner.isdigit() or _alive(int(owner)):
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+        removed.append(folder)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 @dataclass(frozen=True)
