@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -133,8 +134,16 @@ class NdviStatistics:
         ranks = self.median_ranks()
         bins = self.high_bins_for(ranks)
         low_histograms = {high: np.zeros(65536, dtype=np.int64) for high in bins}
+        # A high bin is a contiguous range of floats, so two comparisons pick a superset of
+        # its values and only those get sort keys; the key test below stays the exact one.
+        first = _key_to_float(min(bins) << 16)
+        last = _key_to_float((max(bins) << 16) | 0xFFFF)
+        bounded = not (math.isnan(first) or math.isnan(last))
         for block in blocks:
-            values = block[~np.isnan(block)]
+            if bounded:
+                values = block[(block >= first) & (block <= last)]
+            else:
+                values = block[~np.isnan(block)]
             if values.size == 0:
                 continue
             keys = _sortable_keys(values)
