@@ -6,6 +6,10 @@ that load from other work on the machine falls on all of them alike; wall time, 
 (user + system) and peak RSS come from `os.wait4` in `measure.py`, i.e. from the kernel's
 own accounting of that one child. Medians are reported, with the targets of issue 6 and whether they hold.
 
+Then a 10 km AOI is cut from the same scene served over HTTP by `range_server.py`, through
+`extract_scene_bands` with the project's remote COG settings, and the bytes the server sent
+are compared with the compressed size of the tiles under the AOI window plus the headers.
+
 Usage: python -m landsat_assets_tests.bench.run [--repeat N] [--skip-aoi]
 """
 
@@ -18,16 +22,19 @@ import shutil
 import statistics
 import subprocess
 import sys
-from collections.abc import Callable, Sequence
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import rasterio
+import rasterio.warp
 
 from landsat_assets.demo import FULL_SCENE_SHAPE, write_scene_bands
 from landsat_assets.demo.scenes import Regime, band_file_name
+from landsat_assets.science.processing import extract_scene_bands
 from landsat_assets.science.windows import block_windows
 from landsat_assets.stac.scene import (
     USGS_SR_OFFSET,
@@ -58,6 +65,10 @@ GDAL_CALC_NODATA = -9999.0
 WALL_RATIO_TARGET = 0.5
 PEAK_RSS_TARGET = 0.5e9
 EQUALITY_TOLERANCE = 1e-6
+AOI_SIDE_M = 10_000.0
+AOI_CENTRE_PIXEL = (4096, 3584)
+"""(row, col): a tile corner, so the 10 km AOI straddles four tiles per band (the worst case)."""
+AOI_BYTES_RATIO_TARGET = 1.3
 
 
 @dataclass(frozen=True)
@@ -358,9 +369,116 @@ def report(
     return is_cog and equality_holds
 
 
+def aoi_geometry(scene: Scene) -> dict[str, object]:
+    """A square of `AOI_SIDE_M` on the scene's grid around `AOI_CENTRE_PIXEL`, as WGS84 GeoJSON."""
+    with rasterio.open(scene.red) as dataset:
+        x, y = dataset.xy(*AOI_CENTRE_PIXEL, offset="ul")
+        crs = dataset.crs
+    half = AOI_SIDE_M / 2
+    ring = [(x - half, y - half), (x + half, y - half), (x + half, y + half), (x - half, y + half)]
+    square = {"type": "Polygon", "coordinates": [[*ring, ring[0]]]}
+    return rasterio.warp.transform_geom(crs, "EPSG:4326", square)
+
+
+def covering_tile_bytes(path: Path, window: tuple[int, int, int, int]) -> int:
+    """Compressed bytes (TileByteCounts) of the full-resolution tiles under `window`."""
+    row_off, col_off, height, width = window
+    with rasterio.open(path) as dataset:
+        tile_height, tile_width = dataset.block_shapes[0]
+        total = 0
+        for tile_row in range(row_off // tile_height, (row_off + height - 1) // tile_height + 1):
+            for tile_col in range(col_off // tile_width, (col_off + width - 1) // tile_width + 1):
+                key = f"BLOCK_SIZE_{tile_col}_{tile_row}"
+                total += int(dataset.get_tag_item(key, "TIFF", bidx=1))
+    return total
+
+
+def tile_offsets(dataset: rasterio.io.DatasetReader) -> Iterator[int]:
+    """File offsets of the written tiles of band 1 (sparse tiles have offset 0)."""
+    tile_height, tile_width = dataset.block_shapes[0]
+    for row in range(-(-dataset.height // tile_height)):
+        for col in range(-(-dataset.width // tile_width)):
+            offset = int(dataset.get_tag_item(f"BLOCK_OFFSET_{col}_{row}", "TIFF", bidx=1) or 0)
+            if offset > 0:
+                yield offset
+
+
+def header_bytes(path: Path) -> int:
+    """Bytes before the first tile of any level: the IFDs and their tag arrays."""
+    with rasterio.open(path) as dataset:
+        overview_count = len(dataset.overviews(1))
+        offsets = list(tile_offsets(dataset))
+    for level in range(overview_count):
+        with rasterio.open(path, overview_level=level) as overview:
+            offsets.extend(tile_offsets(overview))
+    return min(offsets)
+
+
+@dataclass(frozen=True)
+class AoiTraffic:
+    window: tuple[int, int, int, int]
+    requests: int
+    head_requests: int
+    fetched: int
+    tiles: int
+    headers: int
+
+    @property
+    def ratio(self) -> float:
+        return self.fetched / (self.tiles + self.headers)
+
+
+def measure_aoi_read(scene: Scene) -> AoiTraffic:
+    """Cut the AOI from the scene served over HTTP, as the `scene_bands` asset does."""
+    from landsat_assets.resources.imagery import REMOTE_COG_OPTIONS
+    from landsat_assets_tests.bench.range_server import serve_directory
+
+    aoi = aoi_geometry(scene)
+    bands = dict(zip(("red", "nir08", "qa_pixel"), (scene.red, scene.nir, scene.qa), strict=True))
+    with serve_directory(scene.red.parent) as server, tempfile.TemporaryDirectory() as tmp:
+        hrefs = {role: f"{server.url}/{path.name}" for role, path in bands.items()}
+        with rasterio.Env(**REMOTE_COG_OPTIONS):
+            extract = extract_scene_bands(
+                PRODUCT_ID, hrefs, Path(tmp) / "scene_bands.tif", aoi_wgs84=aoi
+            )
+        traffic = server.traffic
+    if extract is None:
+        raise BenchError("the benchmark AOI misses the scene")
+    return AoiTraffic(
+        window=extract.window,
+        requests=len(traffic.requests),
+        head_requests=sum(1 for method, *_ in traffic.requests if method == "HEAD"),
+        fetched=traffic.body_bytes,
+        tiles=sum(covering_tile_bytes(path, extract.window) for path in bands.values()),
+        headers=sum(header_bytes(path) for path in bands.values()),
+    )
+
+
+def report_aoi(traffic: AoiTraffic) -> None:
+    row_off, col_off, height, width = traffic.window
+    print()
+    print(
+        f"AOI read over HTTP ({AOI_SIDE_M / 1000:g} km square, window {height} x {width} px"
+        f" at row {row_off}, col {col_off}; 3 bands):"
+    )
+    print(
+        f"  requests: {traffic.requests} ({traffic.head_requests} HEAD),"
+        f" bytes served: {traffic.fetched:,}"
+    )
+    print(
+        f"  tiles under the window: {traffic.tiles:,} B compressed, headers: {traffic.headers:,} B"
+    )
+    holds = traffic.ratio <= AOI_BYTES_RATIO_TARGET
+    print(
+        f"| bytes fetched / (tiles + headers) | {traffic.ratio:.2f} |"
+        f" <= {AOI_BYTES_RATIO_TARGET} | {verdict(holds)} |"
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3, help="runs per method (median shown)")
+    parser.add_argument("--skip-aoi", action="store_true", help="skip the AOI-over-HTTP read")
     args = parser.parse_args(argv)
 
     OUT_DIR.mkdir(parents=True, exist_ok=True)
@@ -375,6 +493,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"timing {len(chosen)} methods x {args.repeat} runs on {scene.red.parent} ...")
     results = time_methods(scene, chosen, args.repeat)
     correct = report(results, chosen, include_gdal_calc)
+    if not args.skip_aoi:
+        report_aoi(measure_aoi_read(scene))
     print(f"load average after the runs: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     return 0 if correct else 1
 
