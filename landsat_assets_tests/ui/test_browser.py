@@ -70,6 +70,8 @@ DISMISS_COMMUNITY_DIALOG = "window.localStorage.setItem('communityNux', JSON.str
 GRAPH_VIEWPORT = {"width": 2600, "height": 1100}
 # Tall enough for every partition of the small demo catalog in the virtualized list.
 PAGE_VIEWPORT = {"width": 1400, "height": 1150}
+# Seconds between SIGTERM and SIGKILL for the servers: nothing of theirs needs keeping.
+STOP_TIMEOUT = 5.0
 
 
 @dataclass(frozen=True)
@@ -123,6 +125,7 @@ def deployment(tmp_path_factory, small_demo_catalog: Path) -> Iterator[Deploymen
                     env=env,
                     cwd=REPO_ROOT,
                     log_path=root / "webserver.log",
+                    stop_timeout=STOP_TIMEOUT,
                 )
             )
             report = run_pipeline(instance, defs, scenes_per_run=8, echo=lambda _line: None)
@@ -141,6 +144,7 @@ def deployment(tmp_path_factory, small_demo_catalog: Path) -> Iterator[Deploymen
                     cwd=REPO_ROOT,
                     log_path=root / "daemon.log",
                     ready_timeout=90,
+                    stop_timeout=STOP_TIMEOUT,
                 )
             )
             ready_check = http_ready(f"{webserver.url}/server_info")
