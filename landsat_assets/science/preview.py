@@ -85,6 +85,7 @@ def timeseries_plot(
     axes.set_ylim(-1, 1)
     axes.set_ylabel("AOI mean NDVI")
     axes.grid(alpha=0.3)
-    axes.legend(loc="lower right", fontsize=8)
+    if processed or filtered:
+        axes.legend(loc="lower right", fontsize=8)
     figure.autofmt_xdate()
     return _png(figure)
