@@ -1,0 +1,156 @@
+"""Automation conditions evaluated against a real test instance after real materializations
+of small demo scenes: no per-scene run is duplicated, the summaries follow scene updates."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from dagster import (
+    AssetKey,
+    DagsterInstance,
+    DagsterRunStatus,
+    DefaultSensorStatus,
+    evaluate_automation_conditions,
+    instance_for_test,
+    materialize,
+)
+
+from landsat_assets.automation import AUTOMATION_SENSOR_NAME, build_automation_sensor
+from landsat_assets.definitions import build_definitions, build_resources
+from landsat_assets.jobs import SCENE_ASSETS, SUMMARY_ASSETS
+from landsat_assets.settings import SettingError
+
+SCENE_KEYS = [AssetKey(a.key.path) for a in SCENE_ASSETS]
+FOLLOWERS = SCENE_KEYS[1:]
+SUMMARY_KEYS = [AssetKey(a.key.path) for a in SUMMARY_ASSETS]
+
+
+@pytest.fixture
+def instance() -> Iterator[DagsterInstance]:
+    with instance_for_test() as test_instance:
+        yield test_instance
+
+
+@pytest.fixture
+def scenes(pipeline_env, instance) -> list[str]:
+    """Two registered scene partitions, neither materialized."""
+    catalog = build_definitions(pipeline_env).resources["catalog"]
+    keys = [record.scene_key for record in catalog.search()[-2:]]
+    instance.add_dynamic_partitions("landsat_scenes", keys)
+    return keys
+
+
+class Ticks:
+    """Successive automation evaluations carrying the cursor, at chosen times."""
+
+    def __init__(self, defs, instance: DagsterInstance) -> None:
+        self.defs, self.instance, self.cursor = defs, instance, None
+
+    def requested(self, at: datetime) -> dict[AssetKey, set[str | None]]:
+        result = evaluate_automation_conditions(
+            self.defs, self.instance, evaluation_time=at, cursor=self.cursor
+        )
+        self.cursor = result.cursor
+        return {
+            key: set(result.get_requested_partitions(key))
+            for key in SCENE_KEYS + SUMMARY_KEYS
+            if result.get_requested_partitions(key)
+        }
+
+
+def materialize_scene(env, instance, key: str, assets=None) -> None:
+    selection = assets or SCENE_ASSETS
+    result = materialize(
+        [*SCENE_ASSETS],
+        selection=selection,
+        partition_key=key,
+        resources=build_resources(env),
+        instance=instance,
+    )
+    assert result.success
+
+
+def test_conditions_are_on_the_right_assets():
+    graph = build_definitions({}).resolve_asset_graph()
+    assert graph.get(AssetKey("landsat_scene")).automation_condition is None
+    for key in FOLLOWERS:
+        assert graph.get(key).automation_condition.get_label() == "follows upstream"
+    for key in SUMMARY_KEYS:
+        assert graph.get(key).automation_condition.get_label().startswith("refresh after scene")
+
+
+def test_scene_runs_are_not_duplicated_and_summaries_follow(pipeline_env, instance, scenes):
+    defs = build_definitions(pipeline_env)
+    ticks = Ticks(defs, instance)
+    now = datetime.now(UTC)
+    done = scenes[0]  # scenes[1] stays missing: exact comparisons show it is never requested
+
+    assert ticks.requested(now) == {}, "missing partitions alone trigger nothing"
+
+    materialize_scene(pipeline_env, instance, done)
+    assert ticks.requested(now + timedelta(seconds=30)) == {key: {None} for key in SUMMARY_KEYS}, (
+        "the scene run planned every per-scene asset, so only the summaries follow"
+    )
+
+    assert materialize(
+        [*SCENE_ASSETS, *SUMMARY_ASSETS],
+        selection=SUMMARY_ASSETS,
+        resources=build_resources(pipeline_env),
+        instance=instance,
+    ).success
+    assert ticks.requested(now + timedelta(seconds=60)) == {}
+
+    materialize_scene(pipeline_env, instance, done, assets=SCENE_ASSETS[:1])
+    requested = ticks.requested(now + timedelta(seconds=90))
+    assert requested == {key: {done} for key in FOLLOWERS}, (
+        "a landsat_scene update outside a scene run pulls that scene's products"
+    )
+
+    materialize_scene(pipeline_env, instance, done, assets=SCENE_ASSETS[1:])
+    assert ticks.requested(now + timedelta(seconds=120)) == {key: {None} for key in SUMMARY_KEYS}
+    assert ticks.requested(now + timedelta(seconds=150)) == {}
+
+
+def test_summary_waits_for_running_scenes_until_the_cron_tick(pipeline_env, instance, scenes):
+    defs = build_definitions(pipeline_env)
+    ticks = Ticks(defs, instance)
+    done, running = scenes
+    # Two evaluations inside one five-minute cron period, the third after its next tick.
+    now = datetime.now(UTC)
+    start = now.replace(second=0, microsecond=0) + timedelta(minutes=6 - now.minute % 5)
+    assert ticks.requested(start) == {}
+    instance.create_run_for_job(
+        defs.resolve_job_def("landsat_scene_job"),
+        tags={"dagster/partition": running},
+        asset_selection=set(SCENE_KEYS),
+        status=DagsterRunStatus.STARTED,
+    )
+
+    materialize_scene(pipeline_env, instance, done)
+
+    assert ticks.requested(start + timedelta(minutes=1)) == {}
+    assert ticks.requested(start + timedelta(minutes=5)) == {key: {None} for key in SUMMARY_KEYS}
+
+
+def test_automation_sensor_runs_by_default_and_is_configurable():
+    default = build_automation_sensor({})
+    assert default.name == AUTOMATION_SENSOR_NAME
+    assert default.default_status == DefaultSensorStatus.RUNNING
+    assert default.minimum_interval_seconds == 30
+    configured = build_automation_sensor(
+        {"LANDSAT_AUTOMATION_STATUS": "stopped", "LANDSAT_AUTOMATION_INTERVAL_SECONDS": "5"}
+    )
+    assert configured.default_status == DefaultSensorStatus.STOPPED
+    assert configured.minimum_interval_seconds == 5
+    with pytest.raises(SettingError, match="LANDSAT_AUTOMATION_STATUS"):
+        build_automation_sensor({"LANDSAT_AUTOMATION_STATUS": "off"})
+
+
+def test_bad_summary_cron_is_refused():
+    from landsat_assets.automation import summary_cron
+
+    assert summary_cron({}) == "*/5 * * * *"
+    with pytest.raises(SettingError, match="LANDSAT_SUMMARY_CRON"):
+        summary_cron({"LANDSAT_SUMMARY_CRON": "every five minutes"})
