@@ -1,0 +1,367 @@
+"""The production instance end to end on 127.0.0.1: a private PostgreSQL 15 cluster holds
+Dagster's runs and events (deploy/dagster.postgres.yaml), moto_server holds the products,
+and the real dagster-webserver and dagster-daemon run a backfill launched through GraphQL,
+several scenes per run, each run in its own process. Every process is stopped by its group."""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+import pandas as pd
+import psycopg2
+import pytest
+import rasterio
+import requests
+from dagster import (
+    DagsterEventType,
+    DagsterInstance,
+    DagsterRun,
+    DagsterRunStatus,
+    EventLogEntry,
+    RunsFilter,
+)
+from dagster._core.instance.ref import InstanceRef
+from dagster._core.storage.tags import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+)
+from dagster._serdes import deserialize_value
+
+from landsat_assets.jobs import SCENE_ASSETS
+from landsat_assets.partitions import landsat_scenes
+from landsat_assets.stac.search import SceneQuery, search_scenes
+from landsat_assets_tests.support.processes import (
+    LOOPBACK,
+    RunningServer,
+    free_port,
+    http_ready,
+    running_server,
+)
+
+pytestmark = pytest.mark.slow
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+WORKSPACE = str(REPO_ROOT / "workspace.yaml")
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+PG_USER = "dagster"
+CLUSTER_OWNER = "postgres"
+BACKFILL_SCENES = 3
+SCENES_PER_RUN = 2
+RUN_TIMEOUT_S = 150
+# Each run executes its steps in its own process (the run launcher gives every run a process;
+# the CLI runs scenes the same way): a fresh interpreter per step would triple the test's time
+# on two shared cores without exercising anything else of Postgres or S3.
+IN_PROCESS_RUN_CONFIG = {"execution": {"config": {"in_process": {}}}}
+PREFIX = "landsat"
+SCENE_PRODUCTS = [
+    ("landsat_scene", "json"),
+    ("scene_bands", "tif"),
+    ("cloud_mask", "tif"),
+    ("ndvi", "tif"),
+    ("scene_ndvi_stats", "parquet"),
+]
+
+LAUNCH_BACKFILL = """
+mutation ($params: LaunchBackfillParams!) {
+  launchPartitionBackfill(backfillParams: $params) {
+    __typename
+    ... on LaunchBackfillSuccess { backfillId }
+    ... on PythonError { message stack }
+    ... on InvalidSubsetError { message }
+    ... on UnauthorizedError { message }
+  }
+}
+"""
+T = TypeVar("T")
+
+
+def wait_for(
+    what: str, probe: Callable[[], T | None], timeout: float, logs: Callable[[], str]
+) -> T:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = probe()
+        if value is not None:
+            return value
+        time.sleep(1.0)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}\n{logs()}")
+
+
+def as_cluster_owner(cmd: list[str]) -> list[str]:
+    """PostgreSQL refuses to run as root: run it as the `postgres` user then."""
+    return ["runuser", "-u", CLUSTER_OWNER, "--", *cmd] if os.geteuid() == 0 else cmd
+
+
+def pg_accepts(url: str) -> Callable[[], bool]:
+    def check() -> bool:
+        try:
+            psycopg2.connect(url, connect_timeout=2).close()
+        except psycopg2.OperationalError:
+            return False
+        return True
+
+    return check
+
+
+@contextmanager
+def postgres_cluster(log_dir: Path) -> Iterator[str]:
+    """A throw-away cluster on 127.0.0.1 with a `dagster` database; yields its URL."""
+    missing = [b for b in ("initdb", "postgres") if not (PG_BIN / b).is_file()]
+    if missing:
+        pytest.skip(f"PostgreSQL 15 binaries {missing} not found in {PG_BIN}")
+    # Outside pytest's private tmp dir: the cluster owner must be able to reach it.
+    root = Path(tempfile.mkdtemp(prefix="landsat-pg-"))
+    try:
+        if os.geteuid() == 0:
+            shutil.chown(root, user=CLUSTER_OWNER)
+        data = root / "data"
+        initdb = subprocess.run(
+            as_cluster_owner(
+                [
+                    str(PG_BIN / "initdb"),
+                    *("-D", str(data), "-U", PG_USER, "--auth=trust"),
+                    *("-E", "UTF8", "--locale=C", "--no-sync"),
+                ]
+            ),
+            capture_output=True,
+            text=True,
+        )
+        if initdb.returncode != 0:
+            pytest.fail(f"initdb failed ({initdb.returncode}): {initdb.stderr.strip()}")
+        port = free_port()
+        base = f"postgresql://{PG_USER}@{LOOPBACK}:{port}"
+        with running_server(
+            as_cluster_owner(
+                [
+                    str(PG_BIN / "postgres"),
+                    *("-D", str(data), "-k", str(root)),
+                    *("-h", LOOPBACK, "-p", str(port), "-c", "fsync=off"),
+                ]
+            ),
+            port=port,
+            ready=pg_accepts(f"{base}/postgres"),
+            log_path=log_dir / "postgres.log",
+        ):
+            connection = psycopg2.connect(f"{base}/postgres")
+            connection.autocommit = True
+            with connection.cursor() as cursor:
+                cursor.execute("CREATE DATABASE dagster")
+            connection.close()
+            yield f"{base}/dagster"
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def deployment(
+    tmp_path: Path, small_demo_catalog: Path, s3_server, monkeypatch
+) -> Iterator[dict[str, Any]]:
+    bucket = s3_server.new_bucket()
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copy(REPO_ROOT / "deploy" / "dagster.postgres.yaml", home / "dagster.yaml")
+    with postgres_cluster(tmp_path) as pg_url:
+        env = {
+            **s3_server.env(f"s3://{bucket}/{PREFIX}"),
+            "DAGSTER_HOME": str(home),
+            # SQLAlchemy 2.1 maps a bare postgresql:// to psycopg 3; the project ships psycopg2.
+            "DAGSTER_PG_URL": pg_url.replace("postgresql://", "postgresql+psycopg2://", 1),
+            "LANDSAT_STAC_URL": str(small_demo_catalog),
+            "LANDSAT_MIN_CLEAR_FRACTION": "0",
+            # Two runs for three scenes; no sensor or automation run besides the backfill's.
+            "LANDSAT_SCENES_PER_RUN": str(SCENES_PER_RUN),
+            "LANDSAT_SENSOR_STATUS": "stopped",
+            "LANDSAT_AUTOMATION_STATUS": "stopped",
+            **{
+                name: ""
+                for name in (
+                    "LANDSAT_AOI",
+                    "LANDSAT_START_DATE",
+                    "LANDSAT_END_DATE",
+                    "LANDSAT_COLLECTION",
+                    "LANDSAT_MAX_SCENE_CLOUD",
+                    "LANDSAT_USER_SCRIPT",
+                )
+            },
+        }
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        # Creates Dagster's tables before two processes race to migrate them.
+        instance = DagsterInstance.from_ref(InstanceRef.from_dir(str(home)))
+        port = free_port()
+        try:
+            with running_server(
+                [
+                    str(BIN / "dagster-webserver"),
+                    *("-h", LOOPBACK, "-p", str(port), "-w", WORKSPACE),
+                ],
+                port=port,
+                ready=http_ready(f"http://{LOOPBACK}:{port}/server_info"),
+                env=env,
+                cwd=REPO_ROOT,
+                log_path=tmp_path / "webserver.log",
+                ready_timeout=90,
+            ) as webserver:
+                yield {
+                    "instance": instance,
+                    "env": env,
+                    "logs": tmp_path,
+                    "pg_url": pg_url,
+                    "bucket": bucket,
+                    "webserver": webserver,
+                    "graphql": f"http://{LOOPBACK}:{port}/graphql",
+                }
+        finally:
+            instance.dispose()
+
+
+@contextmanager
+def running_daemon(deployment: dict[str, Any]) -> Iterator[RunningServer]:
+    """dagster-daemon for the deployment. Started after the backfill is launched, because
+    the backfill daemon evaluates backfills at start and then every 30 s."""
+    with running_server(
+        [str(BIN / "dagster-daemon"), "run", "-w", WORKSPACE],
+        port=0,
+        # No port: the test waits for what the daemon does.
+        ready=lambda: True,
+        env=deployment["env"],
+        cwd=REPO_ROOT,
+        log_path=deployment["logs"] / "daemon.log",
+    ) as daemon:
+        yield daemon
+
+
+def graphql(url: str, query: str, variables: dict[str, Any]) -> dict[str, Any]:
+    response = requests.post(url, json={"query": query, "variables": variables}, timeout=30)
+    response.raise_for_status()
+    answer = response.json()
+    assert "errors" not in answer, answer["errors"]
+    return answer["data"]
+
+
+def run_errors(instance: DagsterInstance, run_id: str) -> str:
+    """The step failures of a run, each with its root cause (not a retry wrapper)."""
+    messages = []
+    for event in instance.all_logs(run_id):
+        if event.dagster_event and event.dagster_event.is_step_failure:
+            error = event.dagster_event.event_specific_data.error
+            while error.cause is not None:
+                error = error.cause
+            messages.append(f"{event.step_key}: {error.message.strip()}")
+    return "\n".join(messages) or f"run {run_id} failed without a step failure"
+
+
+def test_backfill_through_webserver_and_daemon_on_postgres_and_s3(
+    deployment, s3_server, small_demo_catalog
+) -> None:
+    instance: DagsterInstance = deployment["instance"]
+    webserver: RunningServer = deployment["webserver"]
+    bucket: str = deployment["bucket"]
+    keys = [s.scene_key for s in search_scenes(small_demo_catalog, SceneQuery())][:BACKFILL_SCENES]
+    instance.add_dynamic_partitions(landsat_scenes.name, keys)
+
+    launched = graphql(
+        deployment["graphql"],
+        LAUNCH_BACKFILL,
+        {
+            "params": {
+                "partitionNames": keys,
+                "assetSelection": [{"path": list(a.key.path)} for a in SCENE_ASSETS],
+                "runConfigData": IN_PROCESS_RUN_CONFIG,
+            }
+        },
+    )["launchPartitionBackfill"]
+    assert launched["__typename"] == "LaunchBackfillSuccess", launched
+    backfill_id = launched["backfillId"]
+    expected_runs = math.ceil(BACKFILL_SCENES / SCENES_PER_RUN)
+
+    def runs_finished() -> list[DagsterRun] | None:
+        runs = instance.get_runs(RunsFilter(tags={"dagster/backfill": backfill_id}))
+        failed = [
+            r for r in runs if r.status in (DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED)
+        ]
+        if failed:
+            pytest.fail("\n".join(run_errors(instance, r.run_id) for r in failed))
+        done = [r for r in runs if r.status == DagsterRunStatus.SUCCESS]
+        return runs if len(done) == len(runs) == expected_runs else None
+
+    with running_daemon(deployment) as daemon:
+        runs = wait_for(
+            f"{expected_runs} successful backfill runs",
+            runs_finished,
+            RUN_TIMEOUT_S,
+            daemon.log_tail,
+        )
+    # Each run covers a range of the registered partitions (the keys, in this order).
+    covered = [
+        key
+        for r in runs
+        for key in keys[
+            keys.index(r.tags[ASSET_PARTITION_RANGE_START_TAG]) : keys.index(
+                r.tags[ASSET_PARTITION_RANGE_END_TAG]
+            )
+            + 1
+        ]
+    ]
+    assert sorted(covered) == sorted(keys)
+
+    # Every partition's products are objects in the bucket, and GDAL reads them over S3.
+    stored = s3_server.keys(bucket)
+    for key in keys:
+        for asset, extension in SCENE_PRODUCTS:
+            assert f"{PREFIX}/{asset}/{key}.{extension}" in stored
+    client = s3_server.client()
+    row = pd.read_parquet(
+        io.BytesIO(
+            client.get_object(Bucket=bucket, Key=f"{PREFIX}/scene_ndvi_stats/{keys[0]}.parquet")[
+                "Body"
+            ].read()
+        )
+    )
+    assert row.at[0, "status"] == "processed"
+    with (
+        rasterio.Env(
+            AWS_S3_ENDPOINT=s3_server.endpoint_url.removeprefix("http://"),
+            AWS_HTTPS="NO",
+            AWS_VIRTUAL_HOSTING="FALSE",
+        ),
+        rasterio.open(f"s3://{bucket}/{PREFIX}/ndvi/{keys[0]}.tif") as dataset,
+    ):
+        assert dataset.count == 1 and dataset.dtypes[0] == "float32"
+        valid_pixels = np.count_nonzero(~np.isnan(dataset.read(1)))
+    assert valid_pixels == row.at[0, "valid_pixel_count"]
+
+    # The run and event records are rows in Postgres; no SQLite file holds any.
+    assert not list(Path(deployment["env"]["DAGSTER_HOME"]).rglob("*.db"))
+    run_ids = [r.run_id for r in runs]
+    with psycopg2.connect(deployment["pg_url"]) as connection, connection.cursor() as cursor:
+        cursor.execute("SELECT run_id, status FROM runs WHERE run_id = ANY(%s)", (run_ids,))
+        assert dict(cursor.fetchall()) == dict.fromkeys(run_ids, "SUCCESS")
+        cursor.execute(
+            "SELECT run_id, event FROM event_logs "
+            "WHERE run_id = ANY(%s) AND dagster_event_type = %s",
+            (run_ids, DagsterEventType.RUN_START.value),
+        )
+        run_pids = {
+            run_id: deserialize_value(event, EventLogEntry).dagster_event.pid
+            for run_id, event in cursor.fetchall()
+        }
+    connection.close()
+    # Each run in a process of its own, none of them the daemon's or the webserver's.
+    assert run_pids.keys() == set(run_ids)
+    assert None not in run_pids.values()
+    assert len(set(run_pids.values())) == len(run_ids)
+    assert not set(run_pids.values()) & {daemon.process.pid, webserver.process.pid}
