@@ -18,11 +18,31 @@ from typing import TypeVar
 
 import numpy as np
 import rasterio
+from rasterio._err import CPLE_BaseError
+from rasterio.errors import RasterioError
 from rasterio.windows import Window
 
 T = TypeVar("T")
 
 DEFAULT_WORKERS = min(4, os.cpu_count() or 1)
+
+
+class BandReadError(OSError):
+    """A block of a band file could not be read (truncated or damaged file, or a remote read
+    that failed after GDAL's own retries); GDAL's message alone does not name the file."""
+
+    def __init__(self, path: str, problem: str) -> None:
+        super().__init__(f"{path}: cannot read a block: {problem}")
+        self.path = path
+        self.problem = problem
+
+
+def _read(dataset: rasterio.io.DatasetReader, source: BandSource, window: Window) -> np.ndarray:
+    try:
+        return dataset.read(source.band, window=window)
+    except (RasterioError, CPLE_BaseError) as error:
+        # rasterio's own message often only points at the GDAL error it chains.
+        raise BandReadError(source.path, str(error.__cause__ or error)) from error
 
 
 @dataclass(frozen=True)
@@ -71,7 +91,7 @@ def process_blocks(
         source_window = Window(
             window.col_off + col_offset, window.row_off + row_offset, window.width, window.height
         )
-        arrays = [handles[s.path].read(s.band, window=source_window) for s in sources]
+        arrays = [_read(handles[s.path], s, source_window) for s in sources]
         return compute(window, arrays)
 
     in_flight: deque[tuple[Window, Future[T]]] = deque()

@@ -22,6 +22,7 @@ from rasterio.io import DatasetReader
 from landsat_assets.science import qa
 from landsat_assets.science.blocks import (
     DEFAULT_WORKERS,
+    BandReadError,
     BandSource,
     ProgressCallback,
     process_blocks,
@@ -132,6 +133,18 @@ def open_scene_bands(
             dataset.close()
 
 
+@contextlib.contextmanager
+def _reading(scene: str) -> Iterator[None]:
+    """A block that cannot be read (a truncated or damaged file) fails like any other bad
+    input of the scene: permanently, naming the scene and the file."""
+    try:
+        yield
+    except BandReadError as error:
+        raise SceneInputError(
+            scene, error.path, f"cannot read the band: {error.problem}"
+        ) from error
+
+
 @dataclass(frozen=True)
 class BandsExtract:
     """Where the AOI lies in the source scene and what the extract holds."""
@@ -178,7 +191,11 @@ def extract_scene_bands(
 
     sources = [BandSource(hrefs[role]) for role in BAND_ORDER]
     aoi_pixels = 0
-    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES), scratch_path(out) as scratch:
+    with (
+        _reading(scene),
+        rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES),
+        scratch_path(out) as scratch,
+    ):
         with rasterio.open(scratch, "w", **SCRATCH_PROFILE, **profile) as dst:
             for role, index in zip(BAND_ORDER, range(1, 4), strict=True):
                 dst.set_band_description(index, role)
@@ -294,7 +311,11 @@ def write_cloud_mask(
         }
     counts = ClassCounts()
     usable = frozenset(usable_classes)
-    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES), scratch_path(out) as scratch:
+    with (
+        _reading(scene),
+        rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES),
+        scratch_path(out) as scratch,
+    ):
         with rasterio.open(scratch, "w", **SCRATCH_PROFILE, **profile) as dst:
             dst.write_colormap(1, {int(c): (*rgb, 255) for c, rgb in qa.MASK_CLASS_COLOURS.items()})
             dst.update_tags(1, **{f"class_{int(c)}": c.name.lower() for c in qa.MaskClass})
@@ -375,7 +396,11 @@ def write_ndvi(
 
     counts = ClassCounts()
     statistics = NdviStatistics()
-    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES), scratch_path(out) as scratch:
+    with (
+        _reading(scene),
+        rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES),
+        scratch_path(out) as scratch,
+    ):
         with rasterio.open(scratch, "w", **SCRATCH_PROFILE, **profile) as dst:
             dst.set_band_description(1, "ndvi")
             dst.update_tags(scene=scene)
