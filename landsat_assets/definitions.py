@@ -7,7 +7,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from dagster import Definitions
+from dagster import Definitions, in_process_executor
 from dagster_aws.s3 import S3Resource
 
 from landsat_assets.assets.user_script import ScriptSubprocessClient, user_script_assets
@@ -62,7 +62,11 @@ def build_resources(env: Mapping[str, str] = os.environ) -> dict[str, Any]:
 
 
 def build_definitions(env: Mapping[str, str] = os.environ) -> Definitions:
+    # Steps run in the run's own process: a scene's steps form one chain, each step already
+    # keeps both cores busy with its block threads, and parallelism across scenes comes from
+    # runs. The multiprocess default would start (and import Dagster in) a process per step.
     return Definitions(
+        executor=in_process_executor,
         assets=[*SCENE_ASSETS, *SUMMARY_ASSETS, *user_script_assets(env)],
         jobs=[scene_job, summary_job],
         sensors=[build_scene_sensor(env), build_automation_sensor(env)],
