@@ -9,7 +9,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import rasterio
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 from dagster import ConfigurableResource, Failure, InitResourceContext
 from dagster_aws.s3 import S3Resource
 from pydantic import Field, PrivateAttr
@@ -135,9 +135,14 @@ def check_bucket(client: Any, bucket: str, endpoint: str) -> None:
         else:
             problem = f"cannot be used (error {code or 'unknown'})"
         raise StorageConfigError(f"LANDSAT_STORAGE: {where} {problem}") from None
-    except BotoCoreError as error:
-        # botocore's messages name URLs and parameters, never credential values.
+    except NoCredentialsError:
         raise StorageConfigError(
-            f"LANDSAT_STORAGE: cannot reach {where}: {error} (check AWS_ENDPOINT_URL, the "
-            "network and that credentials are set)"
+            f"LANDSAT_STORAGE: no AWS credentials found for {where}: set AWS_ACCESS_KEY_ID and "
+            "AWS_SECRET_ACCESS_KEY (or another source boto3 reads)"
+        ) from None
+    except BotoCoreError as error:
+        # Only the error's type: botocore's message would repeat the endpoint URL as given.
+        raise StorageConfigError(
+            f"LANDSAT_STORAGE: cannot reach {where} ({type(error).__name__}): check "
+            "AWS_ENDPOINT_URL and the network"
         ) from None

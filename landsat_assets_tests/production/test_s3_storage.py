@@ -12,7 +12,11 @@ import rasterio
 from dagster import DagsterInstance, instance_for_test
 
 from landsat_assets.definitions import build_definitions
-from landsat_assets.resources.storage import StorageConfigError
+from landsat_assets.resources.storage import (
+    StorageConfigError,
+    describe_endpoint,
+    gdal_s3_options,
+)
 from landsat_assets.runner import run_pipeline
 
 # The first four demo scenes (two dates per path/row) keep the run short.
@@ -139,3 +143,24 @@ def test_wrong_credentials_fail_the_run_at_once_without_leaking_the_secret(
     assert names[0] in logged
     for secret in (env["AWS_SECRET_ACCESS_KEY"], s3_server.secret_access_key):
         assert secret not in logged
+
+
+def test_gdal_options_follow_the_endpoint_url():
+    assert gdal_s3_options("https://minio.example.org:9000", "eu-west-1") == {
+        "AWS_REGION": "eu-west-1",
+        "AWS_S3_ENDPOINT": "minio.example.org:9000",
+        "AWS_HTTPS": "YES",
+        "AWS_VIRTUAL_HOSTING": "FALSE",
+    }
+    assert gdal_s3_options("http://127.0.0.1:9000/", None)["AWS_HTTPS"] == "NO"
+    # Real AWS: GDAL's own endpoint and virtual hosting stay.
+    assert gdal_s3_options(None, "us-west-2") == {"AWS_REGION": "us-west-2"}
+    with pytest.raises(StorageConfigError, match="not an http"):
+        gdal_s3_options("ftp://host:21", None)
+
+
+def test_endpoint_in_messages_drops_user_and_password():
+    described = describe_endpoint("http://user:hunter2@s3.example.org:9000")
+    assert described == "http://s3.example.org:9000"
+    assert "hunter2" not in described
+    assert describe_endpoint(None) == "the default AWS S3 endpoint"
