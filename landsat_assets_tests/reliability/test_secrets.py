@@ -1,0 +1,73 @@
+"""Credentials only ever come from the environment and never show in event logs, run
+records, stored products or console output; the local UI binds to loopback only."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from dagster import DagsterInstance
+from dagster._serdes import serialize_value
+
+from landsat_assets.definitions import build_definitions
+from landsat_assets.runner import format_report, run_pipeline
+from landsat_assets.stac.search import SceneQuery, search_scenes
+from landsat_assets_tests.support.catalogs import band_file, copy_catalog
+
+SECRET = "planted-secret-XYZ"
+ACCESS_KEY = "AKIAPLANTEDFAKE12345"
+MAKEFILE = Path(__file__).resolve().parents[2] / "Makefile"
+
+
+@pytest.mark.slow
+def test_planted_credentials_never_leak(
+    tiny_catalog: Path,
+    tmp_path: Path,
+    instance: DagsterInstance,
+    monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    catalog = copy_catalog(tiny_catalog, tmp_path / "catalog")
+    (victim, *_) = search_scenes(catalog, SceneQuery())
+    band_file(catalog, victim.item_id, "red").write_bytes(b"broken, so error paths run too")
+    secrets = {"AWS_SECRET_ACCESS_KEY": SECRET, "AWS_ACCESS_KEY_ID": ACCESS_KEY}
+    for name, value in secrets.items():
+        monkeypatch.setenv(name, value)
+    env = {
+        **secrets,
+        "LANDSAT_STAC_URL": str(catalog),
+        "LANDSAT_STORAGE": str(tmp_path / "storage"),
+        "LANDSAT_END_DATE": "2023-03-01",
+    }
+    report = run_pipeline(instance, build_definitions(env), scenes_per_run=4, echo=print)
+    print(format_report(report, str(tmp_path / "storage")))
+    assert victim.scene_key in report.failures, "the error path was not exercised"
+
+    runs = instance.get_runs()
+    assert len(runs) >= 2
+    for run in runs:
+        assert SECRET not in serialize_value(run)
+        assert ACCESS_KEY not in serialize_value(run)
+        for event in instance.all_logs(run.run_id):
+            text = serialize_value(event)
+            assert SECRET not in text and ACCESS_KEY not in text, event.dagster_event_type
+    captured = capfd.readouterr()
+    assert victim.scene_key in captured.out
+    for stream in (captured.out, captured.err):
+        assert SECRET not in stream and ACCESS_KEY not in stream
+    for path in (tmp_path / "storage").rglob("*"):
+        if path.is_file():
+            content = path.read_bytes()
+            assert SECRET.encode() not in content and ACCESS_KEY.encode() not in content, path
+
+
+def test_make_dev_binds_to_loopback_only() -> None:
+    text = MAKEFILE.read_text()
+    match = re.search(r"^dev:.*\n((?:\t.*\n)+)", text, re.MULTILINE)
+    assert match, "no dev target in the Makefile"
+    recipe = match.group(1)
+    assert "dagster dev" in recipe
+    hosts = re.findall(r"(?:--host|-h)[ =](\S+)", recipe)
+    assert hosts == ["127.0.0.1"], recipe
+    assert "0.0.0.0" not in recipe
