@@ -404,13 +404,17 @@ def write_ndvi(
         with rasterio.open(scratch, "w", **SCRATCH_PROFILE, **profile) as dst:
             dst.set_band_description(1, "ndvi")
             dst.update_tags(scene=scene)
-            for window, (ndvi, block_counts, block_statistics) in process_blocks(
+            # The workers only read (GDAL decodes without the GIL) and the numpy work stays in
+            # this thread: computing in the workers too cost about 1 s more CPU per full
+            # scene in GIL hand-offs, for no gain in wall time (docs/performance.md).
+            for window, arrays in process_blocks(
                 [red, nir, qa_source],
                 block_windows(profile["height"], profile["width"]),
-                compute,
+                lambda _w, arrays: arrays,
                 workers=workers,
                 progress=progress,
             ):
+                ndvi, block_counts, block_statistics = compute(window, arrays)
                 counts.merge(block_counts)
                 statistics.merge(block_statistics)
                 dst.write(ndvi, 1, window=window)
