@@ -61,10 +61,6 @@ CLUSTER_OWNER = "postgres"
 BACKFILL_SCENES = 3
 SCENES_PER_RUN = 2
 RUN_TIMEOUT_S = 150
-# Each run executes its steps in its own process (the run launcher gives every run a process;
-# the CLI runs scenes the same way): a fresh interpreter per step would triple the test's time
-# on two shared cores without exercising anything else of Postgres or S3.
-IN_PROCESS_RUN_CONFIG = {"execution": {"config": {"in_process": {}}}}
 PREFIX = "landsat"
 SCENE_PRODUCTS = [
     ("landsat_scene", "json"),
@@ -85,6 +81,17 @@ mutation ($params: LaunchBackfillParams!) {
   }
 }
 """
+BACKFILL_STATUS = """
+query ($id: String!) {
+  partitionBackfillOrError(backfillId: $id) {
+    __typename
+    ... on PartitionBackfill { status }
+    ... on PythonError { message }
+  }
+}
+"""
+BACKFILL_GAVE_UP = {"FAILED", "FAILING", "COMPLETED_FAILED", "CANCELED", "CANCELING"}
+
 T = TypeVar("T")
 
 
@@ -280,7 +287,6 @@ def test_backfill_through_webserver_and_daemon_on_postgres_and_s3(
             "params": {
                 "partitionNames": keys,
                 "assetSelection": [{"path": list(a.key.path)} for a in SCENE_ASSETS],
-                "runConfigData": IN_PROCESS_RUN_CONFIG,
             }
         },
     )["launchPartitionBackfill"]
@@ -288,17 +294,23 @@ def test_backfill_through_webserver_and_daemon_on_postgres_and_s3(
     backfill_id = launched["backfillId"]
     expected_runs = math.ceil(BACKFILL_SCENES / SCENES_PER_RUN)
 
-    def runs_finished() -> list[DagsterRun] | None:
-        runs = instance.get_runs(RunsFilter(tags={"dagster/backfill": backfill_id}))
-        failed = [
-            r for r in runs if r.status in (DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED)
-        ]
-        if failed:
-            pytest.fail("\n".join(run_errors(instance, r.run_id) for r in failed))
-        done = [r for r in runs if r.status == DagsterRunStatus.SUCCESS]
-        return runs if len(done) == len(runs) == expected_runs else None
-
     with running_daemon(deployment) as daemon:
+
+        def runs_finished() -> list[DagsterRun] | None:
+            runs = instance.get_runs(RunsFilter(tags={"dagster/backfill": backfill_id}))
+            failed = [
+                r for r in runs if r.status in (DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED)
+            ]
+            if failed:
+                pytest.fail("\n".join(run_errors(instance, r.run_id) for r in failed))
+            if not runs:
+                answer = graphql(deployment["graphql"], BACKFILL_STATUS, {"id": backfill_id})
+                status = answer["partitionBackfillOrError"]["status"]
+                if status in BACKFILL_GAVE_UP:
+                    pytest.fail(f"backfill {status} before any run:\n{daemon.log_tail(80)}")
+            done = [r for r in runs if r.status == DagsterRunStatus.SUCCESS]
+            return runs if len(done) == len(runs) == expected_runs else None
+
         runs = wait_for(
             f"{expected_runs} successful backfill runs",
             runs_finished,
