@@ -225,6 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from landsat_assets.resources.storage import StorageConfigError
     from landsat_assets.settings import SettingError
     from landsat_assets.stac.aoi import AoiError
     from landsat_assets.stac.normalize import ItemError
@@ -236,7 +237,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
-    except (AoiError, CatalogError, ItemError, SceneKeyError, SettingError) as error:
+    except (
+        AoiError,
+        CatalogError,
+        ItemError,
+        SceneKeyError,
+        SettingError,
+        StorageConfigError,
+    ) as error:
         # Bad input or configuration: the message names it; a traceback would only hide it.
         print(f"error: {error}", file=sys.stderr)
         return 2

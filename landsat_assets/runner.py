@@ -136,6 +136,8 @@ def run_pipeline(
     scenes_per_run: int,
     echo: Callable[[str], None] = print,
 ) -> RunReport:
+    # Storage first: a missing bucket or wrong credentials should stop us before any work.
+    defs.resources["storage"].store()
     catalog = defs.resources["catalog"]
     echo(f"Searching {catalog.source()} (collection {catalog.collection}) ...")
     records = catalog.search()

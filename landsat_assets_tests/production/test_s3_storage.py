@@ -4,14 +4,19 @@ partition's objects, GDAL reads them back over S3, and bad settings fail early a
 from __future__ import annotations
 
 import io
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
 import pytest
 import rasterio
-from dagster import DagsterInstance, instance_for_test
+from dagster import DagsterInstance, instance_for_test, materialize
 
-from landsat_assets.definitions import build_definitions
+from landsat_assets.definitions import build_definitions, build_resources
+from landsat_assets.jobs import SCENE_ASSETS
+from landsat_assets.partitions import register_scenes
 from landsat_assets.resources.storage import (
     StorageConfigError,
     describe_endpoint,
@@ -131,13 +136,26 @@ def test_wrong_credentials_fail_the_run_at_once_without_leaking_the_secret(
     env |= {"LANDSAT_STAC_URL": str(small_demo_catalog), "LANDSAT_END_DATE": "2023-01-05"}
     use_env(monkeypatch, env)
 
-    # The runs fail, then reading the summary back fails with the same error.
-    with pytest.raises(StorageConfigError, match=names[0]):
+    # The main job checks storage before it searches or launches anything.
+    with pytest.raises(StorageConfigError, match=names[0]) as refused:
         run_pipeline(instance, build_definitions(env), scenes_per_run=4, echo=lambda _: None)
+    assert instance.get_runs() == []
+    assert s3_server.secret_access_key not in str(refused.value)
 
-    runs = instance.get_runs()
-    assert runs and all(run.is_failure for run in runs)
-    events = [event for run in runs for event in instance.all_logs(run.run_id)]
+    # A run that meets the bad storage anyway (launched from the UI, a sensor or a backfill)
+    # fails at once, without retries, and its event log holds no secret.
+    defs = build_definitions(env)
+    keys = [s.scene_key for s in defs.resources["catalog"].search()][:1]
+    register_scenes(instance, keys)
+    result = materialize(
+        SCENE_ASSETS,
+        instance=instance,
+        resources=build_resources(env),
+        partition_key=keys[0],
+        raise_on_error=False,
+    )
+    assert not result.success
+    events = instance.all_logs(result.run_id)
     assert not any(e.dagster_event and e.dagster_event.is_step_up_for_retry for e in events)
     logged = "\n".join(str(event) for event in events)
     assert names[0] in logged
@@ -164,3 +182,25 @@ def test_endpoint_in_messages_drops_user_and_password():
     assert described == "http://s3.example.org:9000"
     assert "hunter2" not in described
     assert describe_endpoint(None) == "the default AWS S3 endpoint"
+
+
+def test_cli_refuses_a_missing_bucket_before_searching(s3_server, pipeline_env, tmp_path):
+    bucket = s3_server.new_bucket()
+    env = {
+        **os.environ,
+        **pipeline_env,
+        **s3_server.env(f"s3://{bucket}-missing/{PREFIX}"),
+        "DAGSTER_HOME": str(tmp_path / "home"),
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "landsat_assets.cli", "run"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=300,
+    )
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: ") and f"{bucket}-missing" in result.stderr
+    assert "Searching" not in result.stdout
+    assert s3_server.secret_access_key not in result.stderr + result.stdout
