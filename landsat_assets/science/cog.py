@@ -33,8 +33,8 @@ COG_COMPRESSION = "DEFLATE"
 tools in the field still ship GDAL builds without it."""
 
 COG_DEFLATE_LEVEL = "2"
-"""Measured on a full scene's NDVI (docs/performance.md): level 2 costs about a third less CPU
-than level 6 for files about 1 % larger."""
+"""Measured on a full scene's NDVI (docs/performance.md): level 2 costs 15-30 % less CPU than
+level 6 for files about 1 % larger."""
 
 GDAL_CACHE_BYTES = 64 * 1024 * 1024
 """GDAL's block cache while products are written. Blocks stream through once, so a bigger
@@ -45,7 +45,7 @@ _PUBLISH_CONFIG = {
     "GDAL_CACHEMAX": GDAL_CACHE_BYTES,
     # The COG driver first writes its overviews to a temporary ZSTD file (level 9 by default)
     # and then copies them into the COG. That file is lossless and read once: level 1 saved
-    # 0.6-0.9 s of CPU per full-scene NDVI with bit-identical overviews (docs/performance.md).
+    # 0.2-0.9 s of CPU per full-scene NDVI with bit-identical overviews (docs/performance.md).
     # Leaving it uncompressed (COG_TMP_COMPRESSION=NONE) was cheaper still but changed
     # overview pixels at chunk edges, so it is not used.
     "ZSTD_LEVEL_OVERVIEW": "1",
