@@ -22,7 +22,7 @@ REMOTE_COG_OPTIONS: dict[str, str | int] = {
     "CPL_VSIL_CURL_ALLOWED_EXTENSIONS": ".tif,.TIF,.tiff,.TIFF",
     "VSI_CACHE": "TRUE",
     "VSI_CACHE_SIZE": str(64 * 1024 * 1024),
-    "GDAL_CACHEMAX": 256,
+    "GDAL_CACHEMAX": 256 * 1024 * 1024,  # rasterio passes integers to GDAL as bytes
     "GDAL_HTTP_MAX_RETRY": "3",
     "GDAL_HTTP_RETRY_DELAY": "1",
     # The archives are on AWS itself: an S3-compatible endpoint set for product storage
