@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,12 +56,38 @@ class SceneInputError(ValueError):
         self.path = path
 
 
+class TransientReadError(OSError):
+    """A remote band read that failed for a reason that can pass (HTTP 5xx or 429, a timeout,
+    a dropped connection), after GDAL's own retries: retrying the step may succeed. The
+    message names the scene and the URL, like `SceneInputError`."""
+
+    def __init__(self, scene: str, path: str, problem: str) -> None:
+        super().__init__(f"scene {scene}: {path}: {problem}")
+        self.scene = scene
+        self.path = path
+
+
+_TRANSIENT_GDAL_MESSAGES = re.compile(
+    r"HTTP response code: (?:5\d\d|429)|timed out|timeout|connection (?:refused|reset)"
+    r"|could not resolve host|couldn't connect",
+    re.IGNORECASE,
+)
+
+
+def read_failure(scene: str, path: str, problem: str) -> SceneInputError | TransientReadError:
+    """The error for a band that could not be opened or read: transient when GDAL's message
+    says the server or network failed, otherwise a permanent problem of the input."""
+    if _TRANSIENT_GDAL_MESSAGES.search(problem):
+        return TransientReadError(scene, path, problem)
+    return SceneInputError(scene, path, problem)
+
+
 def open_band(scene: str, path: str, *, role: str, pixel_budget: int) -> DatasetReader:
     """Open one band file, refusing anything the pipeline would silently get wrong."""
     try:
         dataset = rasterio.open(path)
     except RasterioIOError as error:
-        raise SceneInputError(scene, path, f"cannot open the {role} band: {error}") from error
+        raise read_failure(scene, path, f"cannot open the {role} band: {error}") from error
     try:
         if dataset.crs is None or dataset.transform.is_identity:
             raise SceneInputError(
@@ -135,14 +162,12 @@ def open_scene_bands(
 
 @contextlib.contextmanager
 def _reading(scene: str) -> Iterator[None]:
-    """A block that cannot be read (a truncated or damaged file) fails like any other bad
-    input of the scene: permanently, naming the scene and the file."""
+    """A block that cannot be read fails naming the scene and the file: permanently for a
+    truncated or damaged file, retriably when a remote server or the network failed."""
     try:
         yield
     except BandReadError as error:
-        raise SceneInputError(
-            scene, error.path, f"cannot read the band: {error.problem}"
-        ) from error
+        raise read_failure(scene, error.path, f"cannot read the band: {error.problem}") from error
 
 
 @dataclass(frozen=True)

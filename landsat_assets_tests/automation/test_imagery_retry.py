@@ -119,11 +119,6 @@ def materialize_scene(files: FlakyFiles, key: str, tmp_path: Path):
         return result.success, events
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="open_band turns every open error, a 503 included, into SceneInputError, which "
-    "permanent_scene_errors makes a no-retry Failure: a passing archive outage fails the scene",
-)
 def test_a_passing_outage_is_retried(remote_scene, tmp_path: Path) -> None:
     files, key = remote_scene
     files.failures = GDAL_TRIES

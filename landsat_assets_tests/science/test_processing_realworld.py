@@ -9,8 +9,10 @@ import rasterio
 from landsat_assets.science.blocks import BandSource
 from landsat_assets.science.processing import (
     SceneInputError,
+    TransientReadError,
     extract_scene_bands,
     open_scene_bands,
+    read_failure,
     write_cloud_mask,
     write_ndvi,
 )
@@ -172,3 +174,22 @@ def test_aoi_window_reads_only_the_aoi_and_fills_outside(tmp_path):
         is None
     )
     assert not (tmp_path / "none.tif").exists()
+
+
+@pytest.mark.parametrize(
+    ("problem", "transient"),
+    [
+        ("cannot open the red band: HTTP response code: 503", True),
+        ("cannot open the red band: HTTP response code: 429", True),
+        ("cannot read the band: Operation timed out after 30000 milliseconds", True),
+        ("cannot open the red band: Connection reset by peer", True),
+        ("cannot open the red band: HTTP response code: 404", False),
+        ("cannot open the red band: not recognized as being in a supported file format", False),
+        ("cannot read the band: TIFFReadEncodedTile() failed", False),
+    ],
+)
+def test_read_failures_are_transient_only_for_server_and_network_errors(problem, transient):
+    error = read_failure("S", "https://example.test/b4.tif", problem)
+    assert isinstance(error, TransientReadError) is transient
+    assert isinstance(error, SceneInputError) is not transient
+    assert str(error) == f"scene S: https://example.test/b4.tif: {problem}"
