@@ -130,3 +130,45 @@ def test_parquet_write_killed(previous: bool, tmp_path: Path) -> None:
     assert not dead.exists(), "the next run did not clear the killed run's staging folder"
     assert list(store.staging_root.iterdir()) == [], "a finished write left its staging folder"
     assert len(pd.read_parquet(final)) == 1000
+
+
+def scene_files(storage: Path, scenes: set[str]) -> dict[str, bytes]:
+    return {
+        str(path.relative_to(storage)): path.read_bytes()
+        for path in storage.rglob("*")
+        if path.is_file() and path.stem in scenes
+    }
+
+
+def test_main_job_killed_then_rerun(tiny_catalog: Path, tmp_path: Path) -> None:
+    """kill -9 of `landsat-assets run` between partitions: the scenes already done keep their
+    bytes, and the next run completes every scene."""
+    storage = tmp_path / "storage"
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("LANDSAT_")},
+        "DAGSTER_HOME": str(tmp_path / "dagster_home"),
+    }
+    command = [*CLI, "run", "--catalog", str(tiny_catalog), "--storage", str(storage)]
+    command += ["--aoi", "none", "--min-clear-fraction", "0", "--scenes-per-run", "2"]
+    stats = storage / "scene_ndvi_stats"
+    first = subprocess.Popen(
+        command,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    kill_when(first, lambda: len(list(stats.glob("*.parquet"))) >= 4, timeout=180)
+    done = {path.stem for path in stats.glob("*.parquet")}
+    before = scene_files(storage, done)
+    assert not (storage / "ndvi_summary.parquet").exists()
+
+    rerun = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    assert "failed               0" in rerun.stdout
+    assert scene_files(storage, done) == before, "a scene finished before the kill changed"
+    everything = {path.stem for path in stats.glob("*.parquet")}
+    assert len(everything) == 12 and done < everything
+    summary = pd.read_parquet(storage / "ndvi_summary.parquet")
+    assert sorted(summary["scene_id"]) == sorted(everything)
+    assert list((storage / ".staging").iterdir()) == []
