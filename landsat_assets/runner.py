@@ -37,12 +37,14 @@ class RunReport:
     found: list[SceneRecord]
     new_partitions: list[str]
     up_to_date: list[str]
+    bad_items: list[str] = field(default_factory=list)
+    """Catalog items that match the search but cannot be used (named in each message)."""
     failures: dict[str, str] = field(default_factory=dict)
     summary: pd.DataFrame | None = None
 
     @property
     def ok(self) -> bool:
-        return not self.failures
+        return not self.failures and not self.bad_items
 
 
 def stale_scene_keys(
@@ -140,12 +142,14 @@ def run_pipeline(
     defs.resources["storage"].store()
     catalog = defs.resources["catalog"]
     echo(f"Searching {catalog.source()} (collection {catalog.collection}) ...")
-    records = catalog.search()
+    bad_items: list[str] = []
+    records = catalog.search(on_bad_item=lambda error: bad_items.append(str(error)))
     echo(f"Found {len(records)} scene(s).")
     new = register_scenes(instance, [r.scene_key for r in records])
     stale = stale_scene_keys(instance, defs, records)
     report = RunReport(
         found=records,
+        bad_items=bad_items,
         new_partitions=new,
         up_to_date=[r.scene_key for r in records if r.scene_key not in set(stale)],
     )
@@ -209,6 +213,8 @@ def format_report(report: RunReport, storage_uri: str) -> str:
     if table is not None and len(table):
         lines.append("")
         lines.append(format_summary_table(table))
+    for problem in report.bad_items[:MAX_FAILURES_SHOWN]:
+        lines.append(f"SKIPPED {problem}")
     failures = sorted(report.failures.items())
     for key, error in failures[:MAX_FAILURES_SHOWN]:
         lines.append(f"FAILED {key}: {error}")

@@ -167,7 +167,12 @@ def build_scene_sensor(env: Mapping[str, str] = os.environ) -> SensorDefinition:
                 f"{end.isoformat()}: no scene can be new"
             )
         try:
-            scenes = newest_versions(catalog.iter_search(start=start))
+            scenes = newest_versions(
+                catalog.iter_search(
+                    start=start,
+                    on_bad_item=lambda error: context.log.warning(f"item skipped: {error}"),
+                )
+            )
         except (CatalogError, ItemError) as error:
             context.log.warning(f"catalog search failed; cursor kept: {error}")
             return SkipReason(

@@ -13,7 +13,7 @@ from pydantic import Field
 
 from landsat_assets.stac.aoi import Aoi, load_aoi
 from landsat_assets.stac.scene import SceneRecord
-from landsat_assets.stac.search import SceneQuery, iter_scenes, search_scenes
+from landsat_assets.stac.search import BadItemHandler, SceneQuery, iter_scenes, search_scenes
 
 DEFAULT_DEMO_CATALOG = "./demo-catalog/catalog.json"
 NO_AOI = "none"
@@ -77,11 +77,15 @@ class LandsatCatalog(ConfigurableResource):
             return self.stac_url
         return str(Path(self.stac_url).expanduser().resolve())
 
-    def search(self, **overrides: Any) -> list[SceneRecord]:
-        return search_scenes(self.source(), self.query(**overrides))
+    def search(
+        self, *, on_bad_item: BadItemHandler | None = None, **overrides: Any
+    ) -> list[SceneRecord]:
+        return search_scenes(self.source(), self.query(**overrides), on_bad_item=on_bad_item)
 
-    def iter_search(self, **overrides: Any) -> Iterator[SceneRecord]:
-        return iter_scenes(self.source(), self.query(**overrides))
+    def iter_search(
+        self, *, on_bad_item: BadItemHandler | None = None, **overrides: Any
+    ) -> Iterator[SceneRecord]:
+        return iter_scenes(self.source(), self.query(**overrides), on_bad_item=on_bad_item)
 
     def find_scenes(self, keys: Iterable[str]) -> dict[str, SceneRecord]:
         """The newest record of each scene key, searched on its acquisition day only."""

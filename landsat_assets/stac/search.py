@@ -13,7 +13,7 @@ import json
 import os
 import time
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -151,38 +151,59 @@ class SceneQuery:
         return clauses[0] if len(clauses) == 1 else {"op": "and", "args": clauses}
 
 
+BadItemHandler = Callable[[ItemError], None]
+
+
 def iter_scenes(
-    catalog: str | os.PathLike[str], query: SceneQuery, *, page_size: int = 100
+    catalog: str | os.PathLike[str],
+    query: SceneQuery,
+    *,
+    page_size: int = 100,
+    on_bad_item: BadItemHandler | None = None,
 ) -> Iterator[SceneRecord]:
     """Scenes matching `query`, page by page, as the catalog lists them (not deduplicated).
 
     `catalog` is an http(s) URL (a STAC API, or a static catalog served over HTTP) or a local
     catalog.json / collection.json, or the folder holding it (a path or a file:// URL).
+    A matching item that cannot be normalized raises its `ItemError`, unless `on_bad_item`
+    is given: then it is handed the error and the search goes on, so one hostile or broken
+    item cannot stop a sensor or a main job from seeing every other scene.
     """
     source = str(catalog)
     parsed = urlparse(source)
     if parsed.scheme in ("http", "https"):
-        yield from _search_url(source, query, page_size)
+        records = _search_url(source, query, page_size)
     else:
         path = Path(unquote(parsed.path)) if parsed.scheme == "file" else Path(source)
         root = _open_static(path)
-        yield from _walk_static(root, query, source, HrefPolicy.for_catalog(str(path)))
+        records = _walk_static(root, query, source, HrefPolicy.for_catalog(str(path)))
+    for record in records:
+        if isinstance(record, ItemError):
+            if on_bad_item is None:
+                raise record
+            on_bad_item(record)
+        else:
+            yield record
 
 
 def search_scenes(
-    catalog: str | os.PathLike[str], query: SceneQuery, *, page_size: int = 100
+    catalog: str | os.PathLike[str],
+    query: SceneQuery,
+    *,
+    page_size: int = 100,
+    on_bad_item: BadItemHandler | None = None,
 ) -> list[SceneRecord]:
     """One record per scene_key (the newest `version` wins, so a USGS reprocessing replaces
     the older product), sorted by acquisition time."""
     newest: dict[str, SceneRecord] = {}
-    for record in iter_scenes(catalog, query, page_size=page_size):
+    for record in iter_scenes(catalog, query, page_size=page_size, on_bad_item=on_bad_item):
         kept = newest.get(record.scene_key)
         if kept is None or record.version > kept.version:
             newest[record.scene_key] = record
     return sorted(newest.values(), key=lambda record: (record.datetime, record.scene_key))
 
 
-def _search_url(url: str, query: SceneQuery, page_size: int) -> Iterator[SceneRecord]:
+def _search_url(url: str, query: SceneQuery, page_size: int) -> Iterator[SceneRecord | ItemError]:
     stac_io = _stac_io()
     client = _open_client(url, stac_io)
     hrefs = HrefPolicy.for_catalog(url)
@@ -282,7 +303,7 @@ def _read_page(
 
 def _walk_static(
     root: pystac.Catalog, query: SceneQuery, source: str, hrefs: HrefPolicy
-) -> Iterator[SceneRecord]:
+) -> Iterator[SceneRecord | ItemError]:
     collection = _find_collection(root, query.collection, source)
     items = collection.get_items(recursive=True)
     while True:
@@ -306,14 +327,18 @@ def _matching_scene(
     source: str,
     hrefs: HrefPolicy,
     item: pystac.Item | None = None,
-) -> Iterator[SceneRecord]:
+) -> Iterator[SceneRecord | ItemError]:
+    """The item's scene record, or the `ItemError` saying why it has none (yielded, not
+    raised, so the caller decides whether one bad item ends the search)."""
     try:
         if query.matches(item_dict):
             yield normalize_item(
                 item if item is not None else item_dict, source=source, hrefs=hrefs
             )
     except ItemError as error:
-        raise ItemError(f"catalog {source}: {error}") from error
+        failure = ItemError(f"catalog {source}: {error}")
+        failure.__cause__ = error
+        yield failure
 
 
 def _find_collection(root: pystac.Catalog, collection_id: str, source: str) -> pystac.Catalog:

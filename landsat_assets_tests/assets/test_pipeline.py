@@ -1,5 +1,6 @@
 """The per-scene assets materialized through Dagster on demo scenes: files, metadata, summary."""
 
+import json
 import shutil
 from pathlib import Path
 
@@ -142,3 +143,26 @@ def test_summary_assets_are_unpartitioned_and_all_assets_documented():
         assert node.description and node.group_name and node.code_version
         assert node.kinds
     assert graph.get(AssetKey("ndvi_summary")).partitions_def is None
+
+
+def test_unusable_item_is_reported_and_the_others_still_run(instance, pipeline_env, tmp_path):
+    catalog_copy = tmp_path / "catalog"
+    shutil.copytree(Path(pipeline_env["LANDSAT_STAC_URL"]).parent, catalog_copy)
+    env = dict(
+        pipeline_env,
+        LANDSAT_STAC_URL=str(catalog_copy / "catalog.json"),
+        LANDSAT_END_DATE="2023-02-20",
+    )
+    first = build_definitions(env).resources["catalog"].search()[0]
+    item_path = catalog_copy / "landsat-c2-l2" / first.item_id / f"{first.item_id}.json"
+    item = json.loads(item_path.read_text())
+    del item["assets"]["red"]
+    item_path.write_text(json.dumps(item))
+    defs = build_definitions(env)
+    report = run_pipeline(instance, defs, scenes_per_run=8, echo=lambda _line: None)
+    assert not report.ok
+    assert len(report.bad_items) == 1
+    assert item["id"] in report.bad_items[0] and "red" in report.bad_items[0]
+    assert not report.failures
+    assert item["id"] not in {r.scene_key for r in report.found}
+    assert len(report.summary) == len(report.found) > 0
