@@ -107,6 +107,21 @@ def test_new_scene_is_requested_once(catalog_copy, harness, instance):
     assert keys_of(sensor.tick()) == []
 
 
+def test_an_unusable_item_is_skipped_and_the_new_scenes_still_come(catalog_copy, harness):
+    sensor = harness(catalog_copy)
+    sensor.tick()
+    broken = add_scene(catalog_copy.parent)
+    item_path = Path(broken.get_self_href())
+    item = json.loads(item_path.read_text())
+    del item["assets"]["nir08"]
+    item_path.write_text(json.dumps(item))
+    usable = add_scene(catalog_copy.parent)
+
+    result = sensor.tick()
+
+    assert keys_of(result) == [usable.id]
+
+
 def test_more_new_scenes_than_the_cap_come_over_several_ticks(catalog_copy, harness):
     scenes = catalog_scenes(catalog_copy)
     sensor = harness(
