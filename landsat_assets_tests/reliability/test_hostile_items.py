@@ -93,22 +93,39 @@ def hostile_page(item_id: str):
     return fault
 
 
-def test_hostile_id_from_an_api_stops_discovery_before_any_partition_or_path(
-    tiny_stac_api: str, instance: DagsterInstance, tmp_path: Path
-) -> None:
-    item_id = "LC09_L2SP_033032_20230607_02_T1/../../../../tmp/owned"
-    storage = tmp_path / "storage"
+def test_hostile_id_from_an_api_stops_discovery(tiny_stac_api: str) -> None:
+    item_id = "LC09_L2SP_033032_20230607_02_T1/../../../../owned"
     with FaultProxy(tiny_stac_api, hostile_page(item_id)) as proxy:
-        defs = build_definitions(
-            {"LANDSAT_STAC_URL": proxy.url, "LANDSAT_AOI": "none", "LANDSAT_STORAGE": str(storage)}
-        )
         with pytest.raises(ItemError) as caught:
-            run_pipeline(instance, defs, scenes_per_run=4, echo=quiet)
-    assert repr(item_id) in str(caught.value)
-    assert proxy.url in str(caught.value)
-    assert instance.get_dynamic_partitions(landsat_scenes.name) == []
-    assert not storage.exists()
-    assert instance.get_runs() == []
+            search_scenes(proxy.url, SceneQuery())
+    assert repr(item_id) in str(caught.value) and proxy.url in str(caught.value)
+
+
+def test_main_job_skips_a_hostile_id_before_any_partition_or_path(
+    tiny_catalog: Path, instance: DagsterInstance, tmp_path: Path
+) -> None:
+    """The main job reports the item and goes on with the others; the id never becomes a
+    partition key or a path."""
+    catalog = copy_catalog(tiny_catalog, tmp_path / "catalog")
+    (_, victim, *_) = search_scenes(catalog, SceneQuery())
+    item_id = "LC09_L2SP_033032_20230607_02_T1/../../../../owned"
+    edit_item(catalog, victim.item_id, lambda item: item.update(id=item_id))
+    storage = tmp_path / "deep" / "er" / "storage"
+    defs = build_definitions(
+        {"LANDSAT_STAC_URL": str(catalog), "LANDSAT_AOI": "none", "LANDSAT_STORAGE": str(storage)}
+    )
+    report = run_pipeline(instance, defs, scenes_per_run=6, echo=quiet)
+    (problem,) = report.bad_items
+    assert repr(item_id) in problem and str(catalog) in problem
+    assert not report.ok and not report.failures
+    partitions = instance.get_dynamic_partitions(landsat_scenes.name)
+    assert sorted(partitions) == sorted(r.scene_key for r in report.found)
+    assert len(partitions) == 11 and victim.scene_key not in partitions
+    assert not list(tmp_path.rglob("owned*"))
+    products = {*partitions, "ndvi_summary", "ndvi_timeseries_plot"}
+    for path in storage.rglob("*"):
+        assert path.resolve().is_relative_to(storage.resolve()), path
+        assert path.is_dir() or path.name.split(".")[0] in products, path
 
 
 # --- hrefs ------------------------------------------------------------------------------
