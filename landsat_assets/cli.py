@@ -224,27 +224,36 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    from landsat_assets.resources.storage import StorageConfigError
-    from landsat_assets.settings import SettingError
-    from landsat_assets.stac.aoi import AoiError
-    from landsat_assets.stac.normalize import ItemError
-    from landsat_assets.stac.scene import SceneKeyError
-    from landsat_assets.stac.search import CatalogError
+INPUT_ERRORS = {
+    "landsat_assets.stac.aoi": "AoiError",
+    "landsat_assets.stac.search": "CatalogError",
+    "landsat_assets.stac.normalize": "ItemError",
+    "landsat_assets.stac.scene": "SceneKeyError",
+    "landsat_assets.settings": "SettingError",
+    "landsat_assets.resources.storage": "StorageConfigError",
+}
+"""Errors that mean bad input or configuration, by module. Looked up only in modules the
+command imported (one never imported cannot have raised), so `landsat-assets ndvi` does not
+pay for importing Dagster."""
 
+
+def _input_errors() -> tuple[type[Exception], ...]:
+    return tuple(
+        getattr(sys.modules[module], name)
+        for module, name in INPUT_ERRORS.items()
+        if module in sys.modules
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
     # BackfillPolicy is a beta parameter in Dagster 1.13; users cannot act on that warning.
     warnings.filterwarnings("ignore", message=r"Parameter `backfill_policy`")
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
-    except (
-        AoiError,
-        CatalogError,
-        ItemError,
-        SceneKeyError,
-        SettingError,
-        StorageConfigError,
-    ) as error:
+    except Exception as error:
+        if not isinstance(error, _input_errors()):
+            raise
         # Bad input or configuration: the message names it; a traceback would only hide it.
         print(f"error: {error}", file=sys.stderr)
         return 2
