@@ -6,6 +6,7 @@ import argparse
 import json
 import math
 import os
+import re
 import shutil
 import sys
 import warnings
@@ -29,6 +30,21 @@ def _json_default(value: Any) -> Any:
 
 def _clean_floats(row: dict[str, Any]) -> dict[str, Any]:
     return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
+
+
+class InstanceError(RuntimeError):
+    """The Dagster instance (its database) cannot be opened; says which and why."""
+
+
+_URL_CREDENTIALS = re.compile(r"(://[^:/@\s]+):[^@\s]*@")
+
+
+def root_cause(error: BaseException) -> str:
+    """The innermost error's message (a database driver's names the host and port, where
+    Dagster's wrapper says only "too many retries"), with any password in a URL masked."""
+    while error.__cause__ is not None:
+        error = error.__cause__
+    return _URL_CREDENTIALS.sub(r"\1:***@", str(error).strip())
 
 
 def ensure_dagster_home() -> Path:
@@ -66,7 +82,13 @@ def command_run(args: argparse.Namespace) -> int:
 
     home = ensure_dagster_home()
     defs = build_definitions(_pipeline_env(args))
-    with DagsterInstance.get() as instance:
+    try:
+        instance = DagsterInstance.get()
+    except Exception as error:
+        raise InstanceError(
+            f"cannot open the Dagster instance {home / 'dagster.yaml'}: {root_cause(error)}"
+        ) from error
+    with instance:
         report = run_pipeline(instance, defs, scenes_per_run=args.scenes_per_run)
     storage = defs.resources["storage"].store()
     print(format_report(report, storage.uri("")))
@@ -225,6 +247,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 INPUT_ERRORS = {
+    __name__: "InstanceError",
     "landsat_assets.stac.aoi": "AoiError",
     "landsat_assets.stac.search": "CatalogError",
     "landsat_assets.stac.normalize": "ItemError",

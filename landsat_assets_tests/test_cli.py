@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 from rio_cogeo.cogeo import cog_validate
 
+from landsat_assets.cli import root_cause
+from landsat_assets_tests.support.processes import free_port
 from landsat_assets_tests.support.rasters import synthetic_scene
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -145,3 +147,34 @@ def test_bad_settings_fail_clearly(tmp_path, small_demo_catalog):
     assert missing.returncode != 0
     assert "missing.json" in missing.stderr
     assert missing.stderr.startswith("error: ") and "Traceback" not in missing.stderr
+
+
+def test_unreachable_postgres_instance_is_named_without_its_password(tmp_path, small_demo_catalog):
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text((REPO_ROOT / "deploy" / "dagster.postgres.yaml").read_text())
+    port = free_port()  # nothing listens there
+    result = landsat_assets(
+        "run",
+        env={
+            "DAGSTER_HOME": str(home),
+            "DAGSTER_PG_URL": f"postgresql+psycopg2://dagster:planted-pw-123@127.0.0.1:{port}/dagster",
+            "LANDSAT_STAC_URL": str(small_demo_catalog),
+            "LANDSAT_STORAGE": str(tmp_path / "data"),
+        },
+        cwd=tmp_path,
+    )
+    assert result.returncode == 2
+    assert f"error: cannot open the Dagster instance {home / 'dagster.yaml'}" in result.stderr
+    assert f'"127.0.0.1", port {port}' in result.stderr
+    assert "planted-pw-123" not in result.stderr + result.stdout
+
+
+def test_root_cause_masks_passwords_in_urls():
+    try:
+        try:
+            raise OSError("could not connect to postgresql://dagster:hunter2@db:5432/dagster")
+        except OSError as inner:
+            raise RuntimeError("too many retries") from inner
+    except RuntimeError as error:
+        assert root_cause(error) == "could not connect to postgresql://dagster:***@db:5432/dagster"
