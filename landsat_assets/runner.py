@@ -29,6 +29,10 @@ from landsat_assets.stac.scene import SceneRecord
 
 MAX_FAILURES_SHOWN = 10
 
+QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+"""The terminal gets warnings and errors only; every event still goes to the instance's event
+log, where the UI shows it."""
+
 SCENE_ASSET_KEYS = [AssetKey(a.key.path) for a in SCENE_ASSETS]
 
 
@@ -122,6 +126,7 @@ def _execute_scenes(
     job = defs.resolve_job_def(scene_job.name)
     result = job.execute_in_process(
         instance=instance,
+        run_config=QUIET_CONSOLE,
         tags={ASSET_PARTITION_RANGE_START_TAG: keys[0], ASSET_PARTITION_RANGE_END_TAG: keys[-1]},
         raise_on_error=False,
     )
@@ -168,7 +173,7 @@ def run_pipeline(
     if stale or not _summary_exists(defs):
         summary_progress = PhaseProgress("summary", 1)
         result = defs.resolve_job_def(summary_job.name).execute_in_process(
-            instance=instance, raise_on_error=False
+            instance=instance, run_config=QUIET_CONSOLE, raise_on_error=False
         )
         summary_progress.advance("ndvi_summary, ndvi_timeseries_plot")
         if not result.success:
