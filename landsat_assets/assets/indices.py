@@ -10,7 +10,7 @@ from landsat_assets.io_managers.stores import product_key
 from landsat_assets.resources.processing import SceneProcessing
 from landsat_assets.resources.storage import LandsatStorage
 from landsat_assets.science.blocks import BandSource
-from landsat_assets.science.preview import ndvi_preview
+from landsat_assets.science.preview import ndvi_colour_bar, ndvi_preview
 from landsat_assets.science.processing import (
     BAND_ORDER,
     write_ndvi,
@@ -96,7 +96,9 @@ def ndvi(
                     for name in ("ndvi_mean", "ndvi_median", "ndvi_std", "ndvi_min", "ndvi_max")
                 },
                 "aoi_clear_fraction": MetadataValue.float(result.mask.clear_fraction),
-                "preview": png_markdown(ndvi_preview(str(staged)), f"NDVI {key}"),
+                "preview": png_markdown(
+                    ndvi_preview(str(staged)), f"NDVI {key}", ndvi_colour_bar()
+                ),
                 "storage": storage_link(storage.store().uri(product_key("ndvi", key, "tif"))),
             },
             partition_key=key,

@@ -9,7 +9,7 @@ from landsat_assets.io_managers.stores import product_key
 from landsat_assets.resources.processing import SceneProcessing
 from landsat_assets.resources.storage import LandsatStorage
 from landsat_assets.science.blocks import BandSource
-from landsat_assets.science.preview import mask_preview
+from landsat_assets.science.preview import mask_legend, mask_preview
 from landsat_assets.science.processing import (
     BAND_ORDER,
     ClassCounts,
@@ -65,7 +65,9 @@ def cloud_mask(
                 "valid_pixels": summary.counts.valid_pixels,
                 "class_counts": MetadataValue.json(summary.counts.as_dict()),
                 "clear_definition": ", ".join(sorted(c.name.lower() for c in usable)),
-                "preview": png_markdown(mask_preview(str(staged)), f"cloud mask {key}"),
+                "preview": png_markdown(
+                    mask_preview(str(staged)), f"cloud mask {key}", mask_legend()
+                ),
                 "storage": storage_link(storage.store().uri(product_key("cloud_mask", key, "tif"))),
             },
             partition_key=key,

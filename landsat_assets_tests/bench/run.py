@@ -42,6 +42,7 @@ from landsat_assets.stac.scene import (
     VALID_SR_DN_MAX,
     VALID_SR_DN_MIN,
 )
+from landsat_assets_tests.bench.backfill import measure_backfill_overhead, report_backfill
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BENCH_DIR = REPO_ROOT / ".bench"
@@ -479,6 +480,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3, help="runs per method (median shown)")
     parser.add_argument("--skip-aoi", action="store_true", help="skip the AOI-over-HTTP read")
+    parser.add_argument(
+        "--skip-backfill", action="store_true", help="skip the backfill-overhead measurement"
+    )
     args = parser.parse_args(argv)
 
     OUT_DIR.mkdir(parents=True, exist_ok=True)
@@ -495,6 +499,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     correct = report(results, chosen, include_gdal_calc)
     if not args.skip_aoi:
         report_aoi(measure_aoi_read(scene))
+    if not args.skip_backfill:
+        report_backfill(*measure_backfill_overhead(OUT_DIR))
     print(f"load average after the runs: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     return 0 if correct else 1
 
