@@ -88,20 +88,18 @@ class LandsatCatalog(ConfigurableResource):
         return iter_scenes(self.source(), self.query(**overrides), on_bad_item=on_bad_item)
 
     def find_scenes(self, keys: Iterable[str]) -> dict[str, SceneRecord]:
-        """The newest record of each scene key, searched on its acquisition day only."""
+        """The newest record of each scene key.
+
+        One search over the keys' acquisition days with the configured AOI finds them all in
+        the usual case (the keys came from that search); any left over, say after the AOI
+        changed, are looked up day by day without it."""
         wanted = set(keys)
         days = sorted({_acquisition_day(key) for key in wanted})
-        found: dict[str, SceneRecord] = {}
-        for day in days:
-            query = self.query(
-                aoi=None,
-                start=day,
-                end=day + timedelta(days=1) - timedelta(microseconds=1),
-                max_cloud_cover=None,
-            )
-            for record in search_scenes(self.source(), query):
-                if record.scene_key in wanted:
-                    found[record.scene_key] = record
+        if not days:
+            return {}
+        found = self._matching(wanted, start=days[0], end=_end_of(days[-1]))
+        for day in sorted({_acquisition_day(key) for key in wanted - found.keys()}):
+            found |= self._matching(wanted, aoi=None, start=day, end=_end_of(day))
         missing = sorted(wanted - found.keys())
         if missing:
             raise LookupError(
@@ -109,6 +107,16 @@ class LandsatCatalog(ConfigurableResource):
                 f"(collection {self.collection})"
             )
         return found
+
+    def _matching(self, wanted: set[str], **overrides: Any) -> dict[str, SceneRecord]:
+        query = self.query(max_cloud_cover=None, **overrides)
+        return {
+            r.scene_key: r for r in search_scenes(self.source(), query) if r.scene_key in wanted
+        }
+
+
+def _end_of(day: datetime) -> datetime:
+    return day + timedelta(days=1) - timedelta(microseconds=1)
 
 
 def _acquisition_day(scene_key: str) -> datetime:
