@@ -8,35 +8,34 @@ from __future__ import annotations
 import io
 import math
 import shutil
-import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pandas as pd
 import pytest
 from dagster import AssetKey, DagsterInstance, DagsterRunStatus, RunsFilter
 from dagster._core.instance.ref import InstanceRef
-from dagster_graphql import DagsterGraphQLClient
 
 from landsat_assets.demo.catalog import add_scene
 from landsat_assets.jobs import SCENE_ASSETS, SUMMARY_ASSETS
 from landsat_assets.partitions import register_scenes
 from landsat_assets.sensors import SENSOR_NAME
 from landsat_assets.stac.search import SceneQuery, search_scenes
-from landsat_assets_tests.support.processes import (
-    LOOPBACK,
-    RunningServer,
-    free_port,
-    http_ready,
-    running_server,
+from landsat_assets_tests.support.deployment import (
+    BACKFILL_STATUS,
+    LAUNCH_BACKFILL,
+    REPO_ROOT,
+    graphql,
+    run_errors,
+    running_daemon,
+    running_webserver,
+    wait_for,
 )
+from landsat_assets_tests.support.processes import RunningServer
 
 pytestmark = pytest.mark.slow
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
 SCENES_PER_RUN = 2
 BACKFILL_SCENES = 3
 SCENE_KEYS = [AssetKey(a.key.path) for a in SCENE_ASSETS]
@@ -53,49 +52,6 @@ query ($selector: SensorSelector!) {
   }
 }
 """
-LAUNCH_BACKFILL = """
-mutation ($params: LaunchBackfillParams!) {
-  launchPartitionBackfill(backfillParams: $params) {
-    __typename
-    ... on LaunchBackfillSuccess { backfillId }
-    ... on PythonError { message stack }
-    ... on InvalidSubsetError { message }
-    ... on UnauthorizedError { message }
-  }
-}
-"""
-BACKFILL_STATUS = """
-query ($id: String!) {
-  partitionBackfillOrError(backfillId: $id) {
-    __typename
-    ... on PartitionBackfill { status }
-    ... on PythonError { message }
-  }
-}
-"""
-
-T = TypeVar("T")
-
-
-def wait_for(
-    what: str, probe: Callable[[], T | None], timeout: float, logs: Callable[[], str]
-) -> T:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = probe()
-        if value is not None:
-            return value
-        time.sleep(1.0)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}\n{logs()}")
-
-
-def run_errors(instance: DagsterInstance, run_id: str) -> str:
-    failures = [
-        record.event_log_entry.dagster_event.event_specific_data.error.message
-        for record in instance.all_logs(run_id)
-        if record.dagster_event and record.dagster_event.is_step_failure
-    ]
-    return "\n".join(failures) or f"run {run_id} failed without step errors"
 
 
 @pytest.fixture
@@ -134,27 +90,10 @@ def deployment(tmp_path: Path, small_demo_catalog: Path) -> Iterator[dict[str, A
     }
     # Create the instance's databases before two processes race to migrate them.
     instance = DagsterInstance.from_ref(InstanceRef.from_dir(str(home)))
-    workspace = str(REPO_ROOT / "workspace.yaml")
-    port = free_port()
     try:
-        with running_server(
-            [str(BIN / "dagster-daemon"), "run", "-w", workspace],
-            port=0,
-            # Started, not waited for: it loads the code while the webserver does.
-            ready=lambda: True,
-            env=env,
-            cwd=REPO_ROOT,
-            log_path=tmp_path / "daemon.log",
-        ) as daemon:
-            with running_server(
-                [str(BIN / "dagster-webserver"), "-h", LOOPBACK, "-p", str(port), "-w", workspace],
-                port=port,
-                ready=http_ready(f"http://{LOOPBACK}:{port}/server_info"),
-                env=env,
-                cwd=REPO_ROOT,
-                log_path=tmp_path / "webserver.log",
-                ready_timeout=90,
-            ) as webserver:
+        # Started, not waited for: it loads the code while the webserver does.
+        with running_daemon(env, log_path=tmp_path / "daemon.log") as daemon:
+            with running_webserver(env, log_path=tmp_path / "webserver.log") as webserver:
                 wait_for(
                     "the daemon's first heartbeat",
                     lambda: "SENSOR" in instance.get_daemon_heartbeats() or None,
@@ -166,7 +105,7 @@ def deployment(tmp_path: Path, small_demo_catalog: Path) -> Iterator[dict[str, A
                     "catalog": catalog,
                     "storage": tmp_path / "storage",
                     "daemon": daemon,
-                    "graphql": DagsterGraphQLClient(LOOPBACK, port_number=port),
+                    "graphql": f"{webserver.url}/graphql",
                     "webserver": webserver,
                 }
     finally:
@@ -175,14 +114,14 @@ def deployment(tmp_path: Path, small_demo_catalog: Path) -> Iterator[dict[str, A
 
 def test_new_scene_and_backfill_through_the_running_deployment(deployment) -> None:
     instance: DagsterInstance = deployment["instance"]
-    graphql: DagsterGraphQLClient = deployment["graphql"]
+    url: str = deployment["graphql"]
     daemon: RunningServer = deployment["daemon"]
     storage: Path = deployment["storage"]
     logs = daemon.log_tail
 
     def sensor_ticks() -> list[dict[str, Any]] | None:
-        answer = graphql._execute(
-            SENSOR_QUERY, {"selector": {**REPOSITORY, "sensorName": SENSOR_NAME}}
+        answer = graphql(
+            url, SENSOR_QUERY, {"selector": {**REPOSITORY, "sensorName": SENSOR_NAME}}
         )["sensorOrError"]
         assert answer["__typename"] == "Sensor", answer
         assert answer["sensorState"]["status"] == "RUNNING"
@@ -198,7 +137,8 @@ def test_new_scene_and_backfill_through_the_running_deployment(deployment) -> No
         for scene in search_scenes(deployment["catalog"], SceneQuery())[-BACKFILL_SCENES - 1 : -1]
     ]
     register_scenes(instance, backfill_keys)
-    launched = graphql._execute(
+    launched = graphql(
+        url,
         LAUNCH_BACKFILL,
         {
             "params": {
@@ -223,7 +163,7 @@ def test_new_scene_and_backfill_through_the_running_deployment(deployment) -> No
     assert (storage / "ndvi" / f"{new_key}.tif").is_file()
 
     def backfill_done() -> str | None:
-        answer = graphql._execute(BACKFILL_STATUS, {"id": backfill_id})
+        answer = graphql(url, BACKFILL_STATUS, {"id": backfill_id})
         status = answer["partitionBackfillOrError"]["status"]
         return None if status in ("REQUESTED", "CANCELING", "FAILING") else status
 

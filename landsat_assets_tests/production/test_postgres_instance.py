@@ -10,20 +10,17 @@ import math
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import psycopg2
 import pytest
 import rasterio
-import requests
 from dagster import (
     DagsterEventType,
     DagsterInstance,
@@ -42,19 +39,25 @@ from dagster._serdes import deserialize_value
 from landsat_assets.jobs import SCENE_ASSETS
 from landsat_assets.partitions import landsat_scenes
 from landsat_assets.stac.search import SceneQuery, search_scenes
+from landsat_assets_tests.support.deployment import (
+    BACKFILL_STATUS,
+    LAUNCH_BACKFILL,
+    REPO_ROOT,
+    graphql,
+    run_errors,
+    running_daemon,
+    running_webserver,
+    wait_for,
+)
 from landsat_assets_tests.support.processes import (
     LOOPBACK,
     RunningServer,
     free_port,
-    http_ready,
     running_server,
 )
 
 pytestmark = pytest.mark.slow
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
-WORKSPACE = str(REPO_ROOT / "workspace.yaml")
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 PG_USER = "dagster"
 CLUSTER_OWNER = "postgres"
@@ -70,41 +73,7 @@ SCENE_PRODUCTS = [
     ("scene_ndvi_stats", "parquet"),
 ]
 
-LAUNCH_BACKFILL = """
-mutation ($params: LaunchBackfillParams!) {
-  launchPartitionBackfill(backfillParams: $params) {
-    __typename
-    ... on LaunchBackfillSuccess { backfillId }
-    ... on PythonError { message stack }
-    ... on InvalidSubsetError { message }
-    ... on UnauthorizedError { message }
-  }
-}
-"""
-BACKFILL_STATUS = """
-query ($id: String!) {
-  partitionBackfillOrError(backfillId: $id) {
-    __typename
-    ... on PartitionBackfill { status }
-    ... on PythonError { message }
-  }
-}
-"""
 BACKFILL_GAVE_UP = {"FAILED", "FAILING", "COMPLETED_FAILED", "CANCELED", "CANCELING"}
-
-T = TypeVar("T")
-
-
-def wait_for(
-    what: str, probe: Callable[[], T | None], timeout: float, logs: Callable[[], str]
-) -> T:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = probe()
-        if value is not None:
-            return value
-        time.sleep(1.0)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}\n{logs()}")
 
 
 def as_cluster_owner(cmd: list[str]) -> list[str]:
@@ -208,20 +177,8 @@ def deployment(
             monkeypatch.setenv(name, value)
         # Creates Dagster's tables before two processes race to migrate them.
         instance = DagsterInstance.from_ref(InstanceRef.from_dir(str(home)))
-        port = free_port()
         try:
-            with running_server(
-                [
-                    str(BIN / "dagster-webserver"),
-                    *("-h", LOOPBACK, "-p", str(port), "-w", WORKSPACE),
-                ],
-                port=port,
-                ready=http_ready(f"http://{LOOPBACK}:{port}/server_info"),
-                env=env,
-                cwd=REPO_ROOT,
-                log_path=tmp_path / "webserver.log",
-                ready_timeout=90,
-            ) as webserver:
+            with running_webserver(env, log_path=tmp_path / "webserver.log") as webserver:
                 yield {
                     "instance": instance,
                     "env": env,
@@ -229,46 +186,10 @@ def deployment(
                     "pg_url": pg_url,
                     "bucket": bucket,
                     "webserver": webserver,
-                    "graphql": f"http://{LOOPBACK}:{port}/graphql",
+                    "graphql": f"{webserver.url}/graphql",
                 }
         finally:
             instance.dispose()
-
-
-@contextmanager
-def running_daemon(deployment: dict[str, Any]) -> Iterator[RunningServer]:
-    """dagster-daemon for the deployment. Started after the backfill is launched, because
-    the backfill daemon evaluates backfills at start and then every 30 s."""
-    with running_server(
-        [str(BIN / "dagster-daemon"), "run", "-w", WORKSPACE],
-        port=0,
-        # No port: the test waits for what the daemon does.
-        ready=lambda: True,
-        env=deployment["env"],
-        cwd=REPO_ROOT,
-        log_path=deployment["logs"] / "daemon.log",
-    ) as daemon:
-        yield daemon
-
-
-def graphql(url: str, query: str, variables: dict[str, Any]) -> dict[str, Any]:
-    response = requests.post(url, json={"query": query, "variables": variables}, timeout=30)
-    response.raise_for_status()
-    answer = response.json()
-    assert "errors" not in answer, answer["errors"]
-    return answer["data"]
-
-
-def run_errors(instance: DagsterInstance, run_id: str) -> str:
-    """The step failures of a run, each with its root cause (not a retry wrapper)."""
-    messages = []
-    for event in instance.all_logs(run_id):
-        if event.dagster_event and event.dagster_event.is_step_failure:
-            error = event.dagster_event.event_specific_data.error
-            while error.cause is not None:
-                error = error.cause
-            messages.append(f"{event.step_key}: {error.message.strip()}")
-    return "\n".join(messages) or f"run {run_id} failed without a step failure"
 
 
 def test_backfill_through_webserver_and_daemon_on_postgres_and_s3(
@@ -294,7 +215,9 @@ def test_backfill_through_webserver_and_daemon_on_postgres_and_s3(
     backfill_id = launched["backfillId"]
     expected_runs = math.ceil(BACKFILL_SCENES / SCENES_PER_RUN)
 
-    with running_daemon(deployment) as daemon:
+    # The daemon only now: the backfill daemon evaluates backfills at start and then every
+    # 30 s, so starting it after the launch saves a wait.
+    with running_daemon(deployment["env"], log_path=deployment["logs"] / "daemon.log") as daemon:
 
         def runs_finished() -> list[DagsterRun] | None:
             runs = instance.get_runs(RunsFilter(tags={"dagster/backfill": backfill_id}))

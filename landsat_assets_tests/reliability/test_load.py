@@ -10,61 +10,35 @@ start-up of runs and steps, over this suite's 3-minute budget."""
 from __future__ import annotations
 
 import shutil
-import sys
-import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 from dagster import AssetKey, AssetRecordsFilter, DagsterInstance, DagsterRunStatus, RunsFilter
 from dagster._core.instance.ref import InstanceRef
-from dagster_graphql import DagsterGraphQLClient
 
 from landsat_assets.jobs import SCENE_ASSETS
 from landsat_assets.partitions import register_scenes
 from landsat_assets.stac.search import SceneQuery, search_scenes
-from landsat_assets_tests.support.processes import LOOPBACK, free_port, http_ready, running_server
+from landsat_assets_tests.support.deployment import (
+    BACKFILL_STATUS,
+    LAUNCH_BACKFILL,
+    REPO_ROOT,
+    graphql,
+    running_daemon,
+    running_webserver,
+    wait_for,
+)
 
 pytestmark = pytest.mark.slow
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
 SCENES = 200
 SCENES_PER_RUN = 40
 MAX_CONCURRENT_RUNS = 4
 SCENE_KEYS = [AssetKey(a.key.path) for a in SCENE_ASSETS]
 TERMINAL = {DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED}
-LAUNCH_BACKFILL = """
-mutation ($params: LaunchBackfillParams!) {
-  launchPartitionBackfill(backfillParams: $params) {
-    __typename
-    ... on LaunchBackfillSuccess { backfillId }
-    ... on PythonError { message }
-    ... on InvalidSubsetError { message }
-  }
-}
-"""
-BACKFILL_STATUS = """
-query ($id: String!) {
-  partitionBackfillOrError(backfillId: $id) { ... on PartitionBackfill { status } }
-}
-"""
-
-T = TypeVar("T")
-
-
-def wait_for(
-    what: str, probe: Callable[[], T | None], timeout: float, logs: Callable[[], str]
-) -> T:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = probe()
-        if value is not None:
-            return value
-        time.sleep(1.0)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}\n{logs()}")
 
 
 @pytest.fixture(scope="module")
@@ -91,33 +65,16 @@ def deployment(tmp_path: Path, load_catalog: Path) -> Iterator[dict[str, Any]]:
         "LANDSAT_END_DATE": "",
     }
     instance = DagsterInstance.from_ref(InstanceRef.from_dir(str(home)))
-    workspace = str(REPO_ROOT / "workspace.yaml")
-    port = free_port()
     try:
         with (
-            running_server(
-                [str(BIN / "dagster-daemon"), "run", "-w", workspace],
-                port=0,
-                ready=lambda: True,
-                env=env,
-                cwd=REPO_ROOT,
-                log_path=tmp_path / "daemon.log",
-            ) as daemon,
-            running_server(
-                [str(BIN / "dagster-webserver"), "-h", LOOPBACK, "-p", str(port), "-w", workspace],
-                port=port,
-                ready=http_ready(f"http://{LOOPBACK}:{port}/server_info"),
-                env=env,
-                cwd=REPO_ROOT,
-                log_path=tmp_path / "webserver.log",
-                ready_timeout=90,
-            ),
+            running_daemon(env, log_path=tmp_path / "daemon.log") as daemon,
+            running_webserver(env, log_path=tmp_path / "webserver.log") as webserver,
         ):
             yield {
                 "instance": instance,
                 "storage": tmp_path / "storage",
                 "logs": daemon.log_tail,
-                "graphql": DagsterGraphQLClient(LOOPBACK, port_number=port),
+                "graphql": f"{webserver.url}/graphql",
             }
     finally:
         instance.dispose()
@@ -132,7 +89,8 @@ def test_two_hundred_partitions_through_the_daemon(
     keys = [scene.scene_key for scene in search_scenes(load_catalog, SceneQuery())]
     assert len(keys) == SCENES
     register_scenes(instance, keys)
-    launched = deployment["graphql"]._execute(
+    launched = graphql(
+        deployment["graphql"],
         LAUNCH_BACKFILL,
         {
             "params": {
@@ -145,7 +103,7 @@ def test_two_hundred_partitions_through_the_daemon(
     backfill_id = launched["backfillId"]
 
     def backfill_done() -> str | None:
-        answer = deployment["graphql"]._execute(BACKFILL_STATUS, {"id": backfill_id})
+        answer = graphql(deployment["graphql"], BACKFILL_STATUS, {"id": backfill_id})
         status = answer["partitionBackfillOrError"]["status"]
         return None if status in ("REQUESTED", "CANCELING", "FAILING") else status
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import resource
 import shutil
-import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,13 +15,11 @@ from typing import Any
 import pytest
 from dagster import DagsterInstance, SensorResult
 from dagster._core.instance.ref import InstanceRef
-from dagster_graphql import DagsterGraphQLClient
 
-from landsat_assets_tests.support.processes import LOOPBACK, free_port, http_ready, running_server
+from landsat_assets_tests.support.deployment import REPO_ROOT, graphql, running_webserver
 
 pytestmark = pytest.mark.slow
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 ITEMS = 10_000
 TICK_LIMIT_S = 20.0
 TICK_MEMORY_LIMIT_MB = 100
@@ -94,28 +91,17 @@ def test_status_of_ten_thousand_partitions_through_graphql(tmp_path: Path) -> No
     first = datetime(1990, 1, 1)
     keys = [f"LC08_L2SP_033032_{first + timedelta(days=n):%Y%m%d}_02_T1" for n in range(ITEMS)]
     instance.add_dynamic_partitions("landsat_scenes", keys)
-    port = free_port()
     env = {
         "DAGSTER_HOME": str(home),
         "LANDSAT_SENSOR_STATUS": "stopped",
         "LANDSAT_AUTOMATION_STATUS": "stopped",
     }
-    webserver = [str(Path(sys.executable).parent / "dagster-webserver")]
     try:
-        with running_server(
-            [*webserver, "-h", LOOPBACK, "-p", str(port), "-w", str(REPO_ROOT / "workspace.yaml")],
-            port=port,
-            ready=http_ready(f"http://{LOOPBACK}:{port}/server_info"),
-            env=env,
-            cwd=REPO_ROOT,
-            log_path=tmp_path / "webserver.log",
-            ready_timeout=90,
-        ):
-            client = DagsterGraphQLClient(LOOPBACK, port_number=port)
+        with running_webserver(env, log_path=tmp_path / "webserver.log") as webserver:
             timings = []
             for _ in range(3):
                 started = time.perf_counter()
-                answer = client._execute(PARTITION_STATUS, {"path": ["ndvi"]})
+                answer = graphql(f"{webserver.url}/graphql", PARTITION_STATUS, {"path": ["ndvi"]})
                 timings.append(time.perf_counter() - started)
     finally:
         instance.dispose()

@@ -120,7 +120,7 @@ def running_server(
         )
     server = RunningServer(process=process, host=host, port=port, log_path=log_path)
     try:
-        _wait_ready(server, check, cmd, ready_timeout)
+        wait_ready(server, check, cmd, ready_timeout)
         yield server
     finally:
         stop_process_group(process, stop_timeout)
@@ -141,9 +141,11 @@ def stop_process_group(process: subprocess.Popen[bytes], timeout: float = 10.0) 
         time.sleep(0.05)
 
 
-def _wait_ready(
+def wait_ready(
     server: RunningServer, check: ReadyCheck, cmd: Sequence[str], timeout: float
 ) -> None:
+    """Wait until `check` passes; raise ServerNotReady with the log tail as soon as the
+    process exits, or after `timeout` seconds (also for a server started without waiting)."""
     deadline = time.monotonic() + timeout
     while True:
         code = server.process.poll()

@@ -31,10 +31,10 @@ from landsat_assets.sensors import SENSOR_NAME
 from landsat_assets_tests.support.processes import (
     LOOPBACK,
     RunningServer,
-    _wait_ready,
     free_port,
     http_ready,
     running_server,
+    wait_ready,
 )
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -148,7 +148,7 @@ def deployment(tmp_path_factory, small_demo_catalog: Path) -> Iterator[Deploymen
                 )
             )
             ready_check = http_ready(f"{webserver.url}/server_info")
-            _wait_ready(webserver, ready_check, webserver.process.args, timeout=90)
+            wait_ready(webserver, ready_check, webserver.process.args, timeout=90)
             yield Deployment(
                 url=webserver.url,
                 scene_keys=[scene.scene_key for scene in scenes],

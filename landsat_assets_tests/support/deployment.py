@@ -1,0 +1,127 @@
+"""The local Dagster deployment for end-to-end tests: the real dagster-webserver and
+dagster-daemon on 127.0.0.1, the GraphQL documents the tests send to it, and the polling
+that waits for what the daemon does. One home, so a fix to start-up or to a GraphQL
+document reaches every test that runs the deployment."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import requests
+from dagster import DagsterInstance
+
+from landsat_assets_tests.support.processes import (
+    LOOPBACK,
+    RunningServer,
+    free_port,
+    http_ready,
+    running_server,
+)
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+# Loading the code location on 2 shared cores takes far longer than a plain server start.
+WEBSERVER_READY_TIMEOUT_S = 90
+
+LAUNCH_BACKFILL = """
+mutation ($params: LaunchBackfillParams!) {
+  launchPartitionBackfill(backfillParams: $params) {
+    __typename
+    ... on LaunchBackfillSuccess { backfillId }
+    ... on PythonError { message stack }
+    ... on InvalidSubsetError { message }
+    ... on UnauthorizedError { message }
+  }
+}
+"""
+BACKFILL_STATUS = """
+query ($id: String!) {
+  partitionBackfillOrError(backfillId: $id) {
+    __typename
+    ... on PartitionBackfill { status }
+    ... on PythonError { message }
+  }
+}
+"""
+
+T = TypeVar("T")
+
+
+def wait_for(
+    what: str, probe: Callable[[], T | None], timeout: float, logs: Callable[[], str]
+) -> T:
+    """Poll `probe` once a second until it returns something; on timeout the failure shows
+    `logs()`, because what the daemon did is the only clue to why nothing happened."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = probe()
+        if value is not None:
+            return value
+        time.sleep(1.0)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}\n{logs()}")
+
+
+def run_errors(instance: DagsterInstance, run_id: str) -> str:
+    """The step failures of a run, each with its root cause (not a retry wrapper)."""
+    messages = []
+    for event in instance.all_logs(run_id):
+        if event.dagster_event and event.dagster_event.is_step_failure:
+            error = event.dagster_event.event_specific_data.error
+            while error.cause is not None:
+                error = error.cause
+            messages.append(f"{event.step_key}: {error.message.strip()}")
+    return "\n".join(messages) or f"run {run_id} failed without a step failure"
+
+
+def graphql(url: str, query: str, variables: Mapping[str, Any]) -> dict[str, Any]:
+    """POST a GraphQL document and return its `data`, with the server's own words as the
+    failure when the request or the document fails (the public client hides them)."""
+    response = requests.post(url, json={"query": query, "variables": variables}, timeout=30)
+    assert response.ok, f"GraphQL at {url} answered HTTP {response.status_code}: {response.text}"
+    answer = response.json()
+    assert not answer.get("errors"), f"GraphQL at {url} answered errors: {answer['errors']}"
+    return answer["data"]
+
+
+@contextmanager
+def running_webserver(
+    env: Mapping[str, str], *, log_path: Path, cwd: Path = REPO_ROOT
+) -> Iterator[RunningServer]:
+    """dagster-webserver for the workspace in `cwd`, on a free loopback port, ready once it
+    answers /server_info (its GraphQL endpoint is `server.url + "/graphql"`)."""
+    port = free_port()
+    with running_server(
+        [
+            str(BIN / "dagster-webserver"),
+            *("-h", LOOPBACK, "-p", str(port), "-w", str(cwd / "workspace.yaml")),
+        ],
+        port=port,
+        ready=http_ready(f"http://{LOOPBACK}:{port}/server_info"),
+        env=env,
+        cwd=cwd,
+        log_path=log_path,
+        ready_timeout=WEBSERVER_READY_TIMEOUT_S,
+    ) as webserver:
+        yield webserver
+
+
+@contextmanager
+def running_daemon(
+    env: Mapping[str, str], *, log_path: Path, cwd: Path = REPO_ROOT
+) -> Iterator[RunningServer]:
+    """dagster-daemon for the workspace in `cwd`, started but not waited for: it listens on
+    no port, so tests wait (with `wait_for`) for what it does instead."""
+    with running_server(
+        [str(BIN / "dagster-daemon"), "run", "-w", str(cwd / "workspace.yaml")],
+        port=0,
+        ready=lambda: True,
+        env=env,
+        cwd=cwd,
+        log_path=log_path,
+    ) as daemon:
+        yield daemon
