@@ -26,14 +26,17 @@ NDVI_COLOUR_MAP = "RdYlGn"
 
 
 def _read_downsampled(path: str, band: int = 1) -> np.ndarray:
-    """Read a band at most PREVIEW_PIXELS on a side, from the COG's overviews when it has them."""
+    """Read a band about PREVIEW_PIXELS on its longer side: large rasters from the COG's
+    overviews, small AOI windows enlarged by whole pixels so they stay legible."""
     with rasterio.open(path) as dataset:
         factor = max(dataset.width, dataset.height) / PREVIEW_PIXELS
         shape = (
             max(1, round(dataset.height / max(factor, 1))),
             max(1, round(dataset.width / max(factor, 1))),
         )
-        return dataset.read(band, out_shape=shape, resampling=rasterio.enums.Resampling.nearest)
+        data = dataset.read(band, out_shape=shape, resampling=rasterio.enums.Resampling.nearest)
+    enlarge = max(1, PREVIEW_PIXELS // max(data.shape))
+    return data.repeat(enlarge, axis=0).repeat(enlarge, axis=1)
 
 
 def _png(figure: plt.Figure) -> bytes:

@@ -270,9 +270,9 @@ def test_ndvi_materialization_shows_the_preview(
     preview = metadata.filter(has=page.get_by_text("preview", exact=True))
     preview.get_by_text("[Show Markdown]").click()
     dialog = page.get_by_role("dialog")
-    image = dialog.locator("img[src^='data:image/png;base64,']")
-    expect(image).to_have_attribute("alt", f"NDVI {key}")
+    image = dialog.locator(f"img[src^='data:image/png;base64,'][alt='NDVI {key}']")
     expect(image).to_be_visible()
+    expect(dialog.locator("img[src^='data:image/png;base64,'][alt='legend']")).to_be_visible()
     decoded = image.evaluate("img => img.complete ? [img.naturalWidth, img.naturalHeight] : null")
     assert decoded and min(decoded) > 0, f"the browser could not decode the preview: {decoded}"
     keep_screenshot(page, screenshots, "ndvi-preview.png")
