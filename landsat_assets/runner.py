@@ -51,13 +51,12 @@ class RunReport:
         return not self.failures and not self.bad_items
 
 
-def stale_scene_keys(
-    instance: DagsterInstance, defs: Definitions, records: Sequence[SceneRecord]
-) -> list[str]:
-    """Scenes whose products are missing, stale (code or upstream changed) or made from an
-    older processing version of the scene than the catalog now has."""
+def stale_status_resolver(
+    instance: DagsterInstance, defs: Definitions
+) -> CachingStaleStatusResolver:
+    """Dagster's own staleness (code versions, upstream data versions), as the UI shows it."""
     asset_graph = defs.resolve_asset_graph()
-    resolver = CachingStaleStatusResolver(
+    return CachingStaleStatusResolver(
         instance,
         asset_graph,
         loading_context=AssetGraphView(
@@ -68,6 +67,14 @@ def stale_scene_keys(
             asset_graph=asset_graph,
         ),
     )
+
+
+def stale_scene_keys(
+    instance: DagsterInstance, defs: Definitions, records: Sequence[SceneRecord]
+) -> list[str]:
+    """Scenes whose products are missing, stale (code or upstream changed) or made from an
+    older processing version of the scene than the catalog now has."""
+    resolver = stale_status_resolver(instance, defs)
     stale = []
     for record in records:
         latest = instance.get_latest_data_version_record(

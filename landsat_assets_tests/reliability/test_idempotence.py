@@ -9,14 +9,12 @@ from pathlib import Path
 
 import pytest
 from dagster import AssetKey, DagsterInstance, Definitions, materialize
-from dagster._core.asset_graph_view.asset_graph_view import AssetGraphView, TemporalContext
-from dagster._core.definitions.data_version import CachingStaleStatusResolver, StaleStatus
-from dagster._time import get_current_datetime
+from dagster._core.definitions.data_version import StaleStatus
 
 from landsat_assets.definitions import build_definitions, build_resources
 from landsat_assets.jobs import SCENE_ASSETS, SUMMARY_ASSETS, scene_job, summary_job
 from landsat_assets.partitions import register_scenes
-from landsat_assets.runner import run_pipeline, stale_scene_keys
+from landsat_assets.runner import run_pipeline, stale_scene_keys, stale_status_resolver
 from landsat_assets.stac.search import SceneQuery, search_scenes
 from landsat_assets_tests.support.catalogs import add_item, copy_catalog, read_item
 
@@ -76,18 +74,7 @@ def test_rematerializing_gives_identical_bytes(
 
 
 def status(instance: DagsterInstance, defs: Definitions, asset: str, key: str) -> StaleStatus:
-    graph = defs.resolve_asset_graph()
-    resolver = CachingStaleStatusResolver(
-        instance,
-        graph,
-        loading_context=AssetGraphView(
-            temporal_context=TemporalContext(
-                effective_dt=get_current_datetime(), last_event_id=None
-            ),
-            instance=instance,
-            asset_graph=graph,
-        ),
-    )
+    resolver = stale_status_resolver(instance, defs)
     return resolver.get_status(AssetKey(asset), key)
 
 
