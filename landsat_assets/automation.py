@@ -70,8 +70,11 @@ def refreshes_summary(cron: str) -> AutomationCondition:
         ~AutomationCondition.any_deps_in_progress()
         | AutomationCondition.cron_tick_passed(cron).since_last_handled()
     )
+    # Updates count from the summary's last *request*, not its last materialization: scene
+    # statistics that land while a summary run is already reading must trigger one more
+    # refresh, or they would stay missing until the next scene arrives.
     return (
-        AutomationCondition.any_deps_updated().since_last_handled()
+        AutomationCondition.any_deps_updated().since(AutomationCondition.newly_requested())
         & ~AutomationCondition.in_progress()
         & settled_or_due
     ).with_label(f"refresh after scene updates (at most every '{cron}' while scenes run)")
