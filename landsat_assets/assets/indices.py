@@ -13,14 +13,15 @@ from landsat_assets.science.blocks import BandSource
 from landsat_assets.science.preview import ndvi_colour_bar, ndvi_preview
 from landsat_assets.science.processing import (
     BAND_ORDER,
+    band_number,
     write_ndvi,
 )
 
 
 def band_scale(bands: StoredRaster, role: str) -> tuple[float, float]:
     """(scale, offset) of a band of `scene_bands`, as recorded from the STAC item."""
-    index = BAND_ORDER.index(role) + 1
-    return float(bands.scales[index - 1]), float(bands.offsets[index - 1])
+    index = BAND_ORDER.index(role)
+    return float(bands.scales[index]), float(bands.offsets[index])
 
 
 @asset(
@@ -69,9 +70,9 @@ def ndvi(
         staged = storage.store().staging_dir() / f"{key}.tif"
         result = write_ndvi(
             key,
-            BandSource(bands.uri, BAND_ORDER.index("red") + 1),
-            BandSource(bands.uri, BAND_ORDER.index("nir08") + 1),
-            BandSource(bands.uri, BAND_ORDER.index("qa_pixel") + 1),
+            BandSource(bands.uri, band_number("red")),
+            BandSource(bands.uri, band_number("nir08")),
+            BandSource(bands.uri, band_number("qa_pixel")),
             staged,
             red_scale=band_scale(bands, "red"),
             nir_scale=band_scale(bands, "nir08"),

@@ -11,14 +11,12 @@ from landsat_assets.resources.storage import LandsatStorage
 from landsat_assets.science.blocks import BandSource
 from landsat_assets.science.preview import mask_legend, mask_preview
 from landsat_assets.science.processing import (
-    BAND_ORDER,
     ClassCounts,
     MaskSummary,
+    band_number,
     write_cloud_mask,
 )
 from landsat_assets.science.qa import MaskClass
-
-QA_BAND = BAND_ORDER.index("qa_pixel") + 1
 
 MASK_CODES = ", ".join(f"{int(c)} {c.name.lower()}" for c in MaskClass)
 
@@ -52,7 +50,7 @@ def cloud_mask(
         staged = storage.store().staging_dir() / f"{key}.tif"
         summary = write_cloud_mask(
             key,
-            BandSource(bands.uri, QA_BAND),
+            BandSource(bands.uri, band_number("qa_pixel")),
             staged,
             usable_classes=usable,
             workers=processing.workers,

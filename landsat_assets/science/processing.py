@@ -41,6 +41,12 @@ from landsat_assets.stac.scene import USGS_QA_FILL, USGS_SR_NODATA
 BAND_ORDER = ("red", "nir08", "qa_pixel")
 """Band order of the `scene_bands` product (1-based GDAL band = index + 1)."""
 
+
+def band_number(role: str) -> int:
+    """The 1-based GDAL band holding `role` in the `scene_bands` product."""
+    return BAND_ORDER.index(role) + 1
+
+
 SceneStatus = Literal["processed", "filtered_cloudy", "no_data"]
 
 DEFAULT_PIXEL_BUDGET = 120_000_000
