@@ -57,6 +57,16 @@ def _sortable_keys(values: np.ndarray) -> np.ndarray:
     return np.where(negative, ~bits, bits | np.uint32(0x8000_0000))
 
 
+def _raw_high_for_key_high() -> np.ndarray:
+    """For each high 16 bits of a sort key, the high 16 bits of the float32 it comes from:
+    the histogram is counted on the raw bits (no per-pixel key) and reordered once."""
+    key_high = np.arange(65536, dtype=np.int64)
+    return np.where(key_high >= 0x8000, key_high & 0x7FFF, 0xFFFF - key_high)
+
+
+_RAW_HIGH_FOR_KEY_HIGH = _raw_high_for_key_high()
+
+
 def _key_to_float(key: int) -> float:
     bits = (key & 0x7FFF_FFFF) if key & 0x8000_0000 else (~key & 0xFFFF_FFFF)
     return float(np.array([bits], dtype=np.uint32).view(np.float32)[0])
@@ -84,9 +94,11 @@ class NdviStatistics:
         n = values.size
         if n == 0:
             return
-        as64 = values.astype(np.float64)
-        block_mean = float(as64.mean())
-        block_m2 = float(((as64 - block_mean) ** 2).sum())
+        squared_deviations = values.astype(np.float64)
+        block_mean = float(squared_deviations.mean())
+        squared_deviations -= block_mean
+        squared_deviations *= squared_deviations
+        block_m2 = float(squared_deviations.sum())
         total = self.count + n
         delta = block_mean - self.mean
         self.mean += delta * n / total
@@ -94,9 +106,8 @@ class NdviStatistics:
         self.count = total
         self.minimum = min(self.minimum, float(values.min()))
         self.maximum = max(self.maximum, float(values.max()))
-        self.high_histogram += np.bincount(
-            (_sortable_keys(values) >> np.uint32(16)).astype(np.int64), minlength=65536
-        )
+        raw_high = np.bincount(values.view(np.uint32) >> np.uint32(16), minlength=65536)
+        self.high_histogram += raw_high[_RAW_HIGH_FOR_KEY_HIGH]
 
     def merge(self, other: NdviStatistics) -> None:
         if other.count == 0:

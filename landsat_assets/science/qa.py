@@ -89,12 +89,25 @@ def confidence(qa: np.ndarray, shift: int) -> np.ndarray:
     return ((qa >> np.uint16(shift)) & np.uint16(0b11)).astype(np.uint8)
 
 
-def classify(qa: np.ndarray) -> np.ndarray:
-    """Decode QA_PIXEL into `MaskClass` codes (uint8, same shape)."""
-    classes = np.full(qa.shape, MaskClass.CLEAR, dtype=np.uint8)
+def _class_by_low_byte() -> np.ndarray:
+    """The class of every QA_PIXEL low byte: the classes depend on bits 0-7 only."""
+    low_bytes = np.arange(256, dtype=np.uint16)
+    classes = np.full(low_bytes.shape, MaskClass.CLEAR, dtype=np.uint8)
     for bit, mask_class in _CLASS_BY_BIT_LOW_TO_HIGH_PRIORITY:
-        classes[bit_is_set(qa, bit)] = mask_class
+        classes[bit_is_set(low_bytes, bit)] = mask_class
     return classes
+
+
+_CLASS_BY_LOW_BYTE = _class_by_low_byte()
+
+
+def classify(qa: np.ndarray) -> np.ndarray:
+    """Decode QA_PIXEL into `MaskClass` codes (uint8, same shape).
+
+    One table lookup on the low byte instead of a masked assignment per bit: a third of
+    the time per block (docs/performance.md), the same classes.
+    """
+    return np.take(_CLASS_BY_LOW_BYTE, qa & np.uint16(0xFF))
 
 
 def usable_lookup(usable_classes: Iterable[MaskClass]) -> np.ndarray:
