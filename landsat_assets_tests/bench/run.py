@@ -500,7 +500,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.skip_aoi:
         report_aoi(measure_aoi_read(scene))
     if not args.skip_backfill:
-        report_backfill(*measure_backfill_overhead(OUT_DIR))
+        correct &= report_backfill(measure_backfill_overhead(OUT_DIR))
     print(f"load average after the runs: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     return 0 if correct else 1
 
