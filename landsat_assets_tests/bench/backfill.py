@@ -104,15 +104,21 @@ class BackfillTiming:
         return statistics.median(self.dagster_seconds) / statistics.median(self.loop_seconds)
 
 
+def demo_catalog(work: Path) -> Path:
+    """The default demo catalog (48 scenes) under `work`, built on first use."""
+    catalog = work / "demo-catalog" / "catalog.json"
+    if not catalog.exists():
+        build_demo_catalog(catalog.parent)
+    return catalog
+
+
 def measure_backfill_overhead(
     work: Path, scenes_per_run: int = SCENES_PER_RUN, rounds: int = 2
 ) -> BackfillTiming:
     """Time the plain loop and the Dagster runs, alternating, `rounds` times each, on the
     default demo catalog; every Dagster round starts from a new instance and empty storage
     configured like `make demo` (the repository's dagster.yaml)."""
-    catalog = work / "demo-catalog" / "catalog.json"
-    if not catalog.exists():
-        build_demo_catalog(catalog.parent)
+    catalog = demo_catalog(work)
     dagster_seconds: list[float] = []
     loop_seconds: list[float] = []
     same_summary = True

@@ -10,7 +10,12 @@ Then a 10 km AOI is cut from the same scene served over HTTP by `range_server.py
 `extract_scene_bands` with the project's remote COG settings, and the bytes the server sent
 are compared with the compressed size of the tiles under the AOI window plus the headers.
 
-Usage: python -m landsat_assets_tests.bench.run [--repeat N] [--skip-aoi]
+Then every demo scene goes through Dagster and through a plain loop (backfill overhead), and
+the scene sensor ticks over 10,000 new items while the webserver answers the status of 10,000
+partitions (sensor and UI scale).
+
+Usage: python -m landsat_assets_tests.bench.run [--repeat N] [--skip-aoi] [--skip-backfill]
+       [--skip-sensor]
 """
 
 from __future__ import annotations
@@ -42,7 +47,16 @@ from landsat_assets.stac.scene import (
     VALID_SR_DN_MAX,
     VALID_SR_DN_MIN,
 )
-from landsat_assets_tests.bench.backfill import measure_backfill_overhead, report_backfill
+from landsat_assets_tests.bench.backfill import (
+    demo_catalog,
+    measure_backfill_overhead,
+    report_backfill,
+)
+from landsat_assets_tests.bench.sensor_scale import (
+    measure_partition_status,
+    measure_tick_in_own_process,
+    report_sensor_scale,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BENCH_DIR = REPO_ROOT / ".bench"
@@ -483,6 +497,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--skip-backfill", action="store_true", help="skip the backfill-overhead measurement"
     )
+    parser.add_argument(
+        "--skip-sensor",
+        action="store_true",
+        help="skip the 10,000-item sensor tick and the 10,000-partition status query",
+    )
     args = parser.parse_args(argv)
 
     OUT_DIR.mkdir(parents=True, exist_ok=True)
@@ -501,6 +520,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         report_aoi(measure_aoi_read(scene))
     if not args.skip_backfill:
         correct &= report_backfill(measure_backfill_overhead(OUT_DIR))
+    if not args.skip_sensor:
+        with tempfile.TemporaryDirectory(dir=OUT_DIR) as scratch:
+            tick = measure_tick_in_own_process(demo_catalog(OUT_DIR), Path(scratch) / "storage")
+            status = measure_partition_status(Path(scratch) / "home", Path(scratch))
+        correct &= report_sensor_scale(tick, status)
     print(f"load average after the runs: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     return 0 if correct else 1
 

@@ -1,184 +1,34 @@
-"""A real STAC API over HTTP on 127.0.0.1 whose pages and failures a test controls, and the
-helpers that run the scene sensor the way the daemon does."""
+"""Fixtures for the sensor tests: the paged STAC API on 127.0.0.1, the demo items it serves,
+and the harness that ticks the scene sensor the way the daemon does."""
 
 from __future__ import annotations
 
-import json
 import shutil
-import threading
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urljoin, urlparse
 
-import pystac
 import pytest
-from dagster import (
-    DagsterInstance,
-    Definitions,
-    SensorResult,
-    SkipReason,
-    build_sensor_context,
-    instance_for_test,
-)
+from dagster import DagsterInstance, instance_for_test
 
 from landsat_assets.definitions import build_definitions
-from landsat_assets.sensors import SENSOR_NAME
-
-LOOPBACK = "127.0.0.1"
-COLLECTION_ID = "landsat-c2-l2"
-CONFORMANCE = [
-    "https://api.stacspec.org/v1.0.0/core",
-    "https://api.stacspec.org/v1.0.0/item-search",
-    "https://api.stacspec.org/v1.0.0/collections",
-]
-
-
-@dataclass
-class PagedStacApi:
-    """Serves `items` from /search in pages of `page_size`, ignoring every filter (as some
-    servers do; the client filters again). A page number in `failing_pages` answers 503."""
-
-    items: list[dict[str, Any]]
-    page_size: int = 3
-    failing_pages: set[int] = field(default_factory=set)
-    pages_served: list[int] = field(default_factory=list)
-    pages_failed: list[int] = field(default_factory=list)
-    url: str = ""
-
-    def landing(self) -> dict[str, Any]:
-        return {
-            "type": "Catalog",
-            "id": "paged-test-api",
-            "stac_version": "1.0.0",
-            "description": "Test STAC API",
-            "conformsTo": CONFORMANCE,
-            "links": [
-                {"rel": "self", "href": f"{self.url}/", "type": "application/json"},
-                {"rel": "root", "href": f"{self.url}/", "type": "application/json"},
-                {"rel": "data", "href": f"{self.url}/collections", "type": "application/json"},
-                {
-                    "rel": "search",
-                    "href": f"{self.url}/search",
-                    "type": "application/geo+json",
-                    "method": "POST",
-                },
-            ],
-        }
-
-    def collection(self) -> dict[str, Any]:
-        return {
-            "type": "Collection",
-            "id": COLLECTION_ID,
-            "stac_version": "1.0.0",
-            "description": "Landsat C2 L2 (test)",
-            "license": "CC0-1.0",
-            "extent": {
-                "spatial": {"bbox": [[-180, -90, 180, 90]]},
-                "temporal": {"interval": [[None, None]]},
-            },
-            "links": [{"rel": "self", "href": f"{self.url}/collections/{COLLECTION_ID}"}],
-        }
-
-    def page(self, number: int) -> dict[str, Any]:
-        start = number * self.page_size
-        features = [self.served(item) for item in self.items[start : start + self.page_size]]
-        links = []
-        if start + self.page_size < len(self.items):
-            links.append(
-                {
-                    "rel": "next",
-                    "href": f"{self.url}/search",
-                    "method": "POST",
-                    "merge": True,
-                    "body": {"page": number + 1},
-                }
-            )
-        return {"type": "FeatureCollection", "features": features, "links": links}
-
-    def served(self, item: dict[str, Any]) -> dict[str, Any]:
-        """The item with its relative asset hrefs made absolute on this server."""
-        assets = {
-            name: {**asset, "href": urljoin(f"{self.url}/", asset["href"])}
-            for name, asset in item["assets"].items()
-        }
-        return {**item, "assets": assets}
-
-
-def _handler(api: PagedStacApi) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-        def _send(self, status: int, body: Mapping[str, Any]) -> None:
-            data = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def _search(self, number: int) -> None:
-            if number in api.failing_pages:
-                api.pages_failed.append(number)
-                self._send(503, {"code": "Unavailable", "description": "try again later"})
-                return
-            api.pages_served.append(number)
-            self._send(200, api.page(number))
-
-        def do_GET(self) -> None:
-            parsed = urlparse(self.path)
-            path = parsed.path.rstrip("/")
-            if path == "":
-                self._send(200, api.landing())
-            elif path.endswith(f"/{COLLECTION_ID}"):
-                self._send(200, api.collection())
-            elif path == "/search":
-                self._search(int(parse_qs(parsed.query).get("page", ["0"])[0]))
-            else:
-                self._send(404, {"code": "NotFound", "description": self.path})
-
-        def do_POST(self) -> None:
-            if urlparse(self.path).path.rstrip("/") != "/search":
-                self._send(404, {"code": "NotFound", "description": self.path})
-                return
-            length = int(self.headers.get("Content-Length") or 0)
-            body = json.loads(self.rfile.read(length) or b"{}")
-            self._search(int(body.get("page", 0)))
-
-    return Handler
+from landsat_assets_tests.support.stac_api import (
+    PagedStacApi,
+    SensorHarness,
+    catalog_item_dicts,
+    serving_stac_api,
+)
 
 
 @pytest.fixture
 def paged_stac_api() -> Iterator[PagedStacApi]:
-    api = PagedStacApi(items=[])
-    server = ThreadingHTTPServer((LOOPBACK, 0), _handler(api))
-    api.url = f"http://{LOOPBACK}:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving_stac_api() as api:
         yield api
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
 
 
 @pytest.fixture
 def demo_item_dicts(small_demo_catalog: Path) -> list[dict[str, Any]]:
-    """The demo catalog's items, oldest first, with asset hrefs relative to the API's root
-    (`PagedStacApi` serves them absolute: a remote catalog cannot point at local files)."""
-    catalog = pystac.Catalog.from_file(str(small_demo_catalog))
-    items = sorted(catalog.get_items(recursive=True), key=lambda item: (item.datetime, item.id))
-    dicts = []
-    for item in items:
-        data = item.to_dict(include_self_link=False, transform_hrefs=False)
-        for asset in data["assets"].values():
-            asset["href"] = f"files/{item.id}/{Path(asset['href']).name}"
-        dicts.append(data)
-    return dicts
+    return catalog_item_dicts(small_demo_catalog)
 
 
 @pytest.fixture
@@ -193,34 +43,6 @@ def catalog_copy(small_demo_catalog: Path, tmp_path: Path) -> Path:
 def instance() -> Iterator[DagsterInstance]:
     with instance_for_test() as test_instance:
         yield test_instance
-
-
-@dataclass
-class SensorHarness:
-    """Ticks the sensor against one instance and carries the cursor from tick to tick,
-    applying partition requests as the daemon does (build_sensor_context does not)."""
-
-    defs: Definitions
-    instance: DagsterInstance
-    cursor: str | None = None
-
-    def tick(self) -> SensorResult | SkipReason:
-        sensor_def = self.defs.resolve_sensor_def(SENSOR_NAME)
-        context = build_sensor_context(
-            instance=self.instance,
-            cursor=self.cursor,
-            definitions=self.defs,
-            resources={"catalog": self.defs.resources["catalog"]},
-        )
-        result = sensor_def(context)
-        if isinstance(result, SensorResult):
-            for request in result.dynamic_partitions_requests or []:
-                self.instance.add_dynamic_partitions(
-                    request.partitions_def_name, list(request.partition_keys)
-                )
-            if result.cursor is not None:
-                self.cursor = result.cursor
-        return result
 
 
 @pytest.fixture
