@@ -28,6 +28,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -503,6 +504,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="skip the 10,000-item sensor tick and the 10,000-partition status query",
     )
     args = parser.parse_args(argv)
+    # The per-scene assets' backfill policy is a beta parameter; its warning, printed each
+    # time the definitions are built, would bury the figures.
+    warnings.filterwarnings("ignore", message="Parameter `backfill_policy`")
 
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     scene = ensure_scene()
