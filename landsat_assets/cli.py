@@ -121,7 +121,7 @@ def command_summary(args: argparse.Namespace) -> int:
 
 
 def command_ndvi(args: argparse.Namespace) -> int:
-    from landsat_assets.science.blocks import BandSource
+    from landsat_assets.science.blocks import BandSource, default_readers
     from landsat_assets.science.processing import (
         SceneInputError,
         open_scene_bands,
@@ -141,6 +141,7 @@ def command_ndvi(args: argparse.Namespace) -> int:
             red_scale=(args.scale, args.offset),
             nir_scale=(args.scale, args.offset),
             min_clear_fraction=args.min_clear_fraction,
+            workers=default_readers(args.red),
         )
     except SceneInputError as error:
         print(f"error: {error}", file=sys.stderr)

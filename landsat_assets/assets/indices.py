@@ -77,7 +77,7 @@ def ndvi(
             red_scale=band_scale(bands, "red"),
             nir_scale=band_scale(bands, "nir08"),
             usable_classes=usable,
-            workers=processing.workers,
+            workers=processing.readers_for(bands.uri),
             progress=progress_logger(context, "computing NDVI", key),
         )
         if result.status != "processed":

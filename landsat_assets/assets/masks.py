@@ -53,7 +53,7 @@ def cloud_mask(
             BandSource(bands.uri, band_number("qa_pixel")),
             staged,
             usable_classes=usable,
-            workers=processing.workers,
+            workers=processing.readers_for(bands.uri),
             progress=progress_logger(context, "decoding QA_PIXEL", key),
         )
         context.add_asset_metadata(

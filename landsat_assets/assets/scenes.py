@@ -105,7 +105,7 @@ def scene_bands(
                     aoi_wgs84=aoi,
                     scales={r: (record.bands[r].scale, record.bands[r].offset) for r in BAND_ORDER},
                     pixel_budget=processing.pixel_budget,
-                    workers=processing.workers,
+                    workers=processing.readers_for(hrefs["red"]),
                     progress=progress_logger(context, "reading bands", key),
                 )
             if extract is None:

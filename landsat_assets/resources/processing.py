@@ -6,7 +6,7 @@ from dagster import ConfigurableResource
 from pydantic import Field
 
 from landsat_assets.science import qa
-from landsat_assets.science.blocks import DEFAULT_WORKERS
+from landsat_assets.science.blocks import default_readers
 from landsat_assets.science.processing import DEFAULT_PIXEL_BUDGET
 
 
@@ -26,7 +26,19 @@ class SceneProcessing(ConfigurableResource):
         gt=0,
         description="Largest source band (pixels) that is read; larger ones are refused.",
     )
-    workers: int = Field(default=DEFAULT_WORKERS, ge=1, le=32)
+    workers: int | None = Field(
+        default=None,
+        ge=1,
+        le=32,
+        description=(
+            "Reader threads per step; by default one per spare core for local band files "
+            "and 4 for band files read over the network."
+        ),
+    )
 
     def usable(self) -> frozenset[qa.MaskClass]:
         return qa.parse_usable_classes(self.usable_classes)
+
+    def readers_for(self, path: str) -> int:
+        """Reader threads for the band file at `path` (a local path or a URL)."""
+        return self.workers or default_readers(path)
