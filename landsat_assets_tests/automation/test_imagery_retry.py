@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -18,6 +17,7 @@ from dagster import DagsterEventType, instance_for_test, materialize
 from landsat_assets.definitions import build_resources
 from landsat_assets.jobs import SCENE_ASSETS
 from landsat_assets.stac.search import SceneQuery, search_scenes
+from landsat_assets_tests.support.processes import serving_in_thread
 
 GDAL_TRIES = 4
 """GDAL_HTTP_MAX_RETRY=3 (ImagerySource) plus the first request."""
@@ -81,19 +81,13 @@ def remote_scene(small_demo_catalog: Path, tmp_path: Path) -> Iterator[tuple[Fla
     files = FlakyFiles(root=catalog)
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(files))
     files.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    item_path = catalog / "landsat-c2-l2" / key / f"{key}.json"
-    item = json.loads(item_path.read_text())
-    for asset in item["assets"].values():
-        asset["href"] = f"{files.url}/landsat-c2-l2/{key}/{Path(asset['href']).name}"
-    item_path.write_text(json.dumps(item))
-    try:
+    with serving_in_thread(server, "flaky-files"):
+        item_path = catalog / "landsat-c2-l2" / key / f"{key}.json"
+        item = json.loads(item_path.read_text())
+        for asset in item["assets"].values():
+            asset["href"] = f"{files.url}/landsat-c2-l2/{key}/{Path(asset['href']).name}"
+        item_path.write_text(json.dumps(item))
         yield files, key
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
 
 
 def materialize_scene(files: FlakyFiles, key: str, tmp_path: Path):

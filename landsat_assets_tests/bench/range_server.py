@@ -18,6 +18,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+from landsat_assets_tests.support.processes import serving_in_thread
+
 RANGE_PATTERN = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 
@@ -118,12 +120,5 @@ class RangeRequestHandler(BaseHTTPRequestHandler):
 @contextmanager
 def serve_directory(root: Path) -> Iterator[RangeServer]:
     """Serve `root` on 127.0.0.1 (a free port) in a thread; always shut down on exit."""
-    server = RangeServer(root)
-    thread = threading.Thread(target=server.serve_forever, name="range-server", daemon=True)
-    thread.start()
-    try:
+    with serving_in_thread(RangeServer(root), "range-server") as server:
         yield server
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)

@@ -12,12 +12,14 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
+from http.server import HTTPServer
 from pathlib import Path
 
 LOOPBACK = "127.0.0.1"
@@ -194,3 +196,17 @@ def _has_live_members(group: int) -> bool:
 def _signal_group(group: int, sig: signal.Signals) -> None:
     with suppress(ProcessLookupError):
         os.killpg(group, sig)
+
+
+@contextmanager
+def serving_in_thread(server: HTTPServer, name: str = "test-http-server") -> Iterator[HTTPServer]:
+    """Run an in-process HTTP server in a daemon thread; shut it down and close its socket
+    on exit, whatever happened in between."""
+    thread = threading.Thread(target=server.serve_forever, name=name, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)

@@ -5,7 +5,6 @@ tests and by `make bench` (the 10,000-item tick)."""
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ from dagster import (
 )
 
 from landsat_assets.sensors import SENSOR_NAME
+from landsat_assets_tests.support.processes import serving_in_thread
 
 LOOPBACK = "127.0.0.1"
 COLLECTION_ID = "landsat-c2-l2"
@@ -155,14 +155,8 @@ def serving_stac_api(items: list[dict[str, Any]] | None = None) -> Iterator[Page
     api = PagedStacApi(items=items or [])
     server = ThreadingHTTPServer((LOOPBACK, 0), _handler(api))
     api.url = f"http://{LOOPBACK}:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving_in_thread(server, "stac-api"):
         yield api
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
 
 
 def catalog_item_dicts(catalog_json: Path) -> list[dict[str, Any]]:
