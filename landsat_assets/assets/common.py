@@ -57,7 +57,7 @@ def storage_link(uri: str) -> MetadataValue:
 
 PROGRESS_INTERVAL_S = 5.0
 """Block progress goes to the run log at most this often. Every log line is an event that
-Dagster writes to the instance's database: logging each tenth of the work cost 144 writes
+Dagster writes to the instance's database: logging each tenth of the work cost 128 writes
 for 48 demo scenes that take 50 ms each. Now only work that runs long reports progress."""
 
 
