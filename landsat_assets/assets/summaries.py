@@ -1,7 +1,5 @@
 """Per-scene statistics rows and the all-scenes summary, table and plot."""
 
-import math
-
 import pandas as pd
 from dagster import AssetExecutionContext, MetadataValue, Output, TableColumn, TableSchema, asset
 
@@ -10,9 +8,8 @@ from landsat_assets.assets.masks import stored_mask_summary
 from landsat_assets.automation import SCENE_FOLLOWS_UPSTREAM, SUMMARY_REFRESH
 from landsat_assets.io_managers.products import StoredRaster
 from landsat_assets.resources.processing import SceneProcessing
-from landsat_assets.science.preview import timeseries_plot
 from landsat_assets.science.processing import statistics_from_tags
-from landsat_assets.science.summary import STATS_COLUMNS, stats_row, summarize
+from landsat_assets.science.summary import STATS_COLUMNS, stats_row, summarize, summary_plot
 from landsat_assets.stac.scene import SceneRecord
 
 STATS_SCHEMA = TableSchema(
@@ -100,10 +97,5 @@ def ndvi_summary(scene_ndvi_stats: dict[str, pd.DataFrame | None]) -> Output[pd.
     description="AOI mean NDVI over time; scenes filtered for clouds marked on the axis.",
 )
 def ndvi_timeseries_plot(ndvi_summary: pd.DataFrame) -> Output[bytes]:
-    png = timeseries_plot(
-        list(ndvi_summary["datetime"]),
-        [math.nan if pd.isna(v) else float(v) for v in ndvi_summary["ndvi_mean"]],
-        list(ndvi_summary["status"]),
-        labels={"processed": "processed scene", "filtered": "filtered (cloudy)"},
-    )
+    png = summary_plot(ndvi_summary)
     return Output(png, metadata={"plot": png_markdown(png, "NDVI time series")})

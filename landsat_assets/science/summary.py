@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping
 
 import pandas as pd
 
+from landsat_assets.science.preview import timeseries_plot
 from landsat_assets.stac.scene import SceneRecord
 
 STATS_COLUMNS: dict[str, str] = {
@@ -72,3 +73,13 @@ def summarize(rows: Iterable[pd.DataFrame | None]) -> pd.DataFrame:
         return pd.DataFrame({c: pd.Series(dtype=t) for c, t in STATS_COLUMNS.items()})
     table = pd.concat(frames, ignore_index=True).astype(STATS_COLUMNS)
     return table.sort_values(["datetime", "scene_id"], kind="stable").reset_index(drop=True)
+
+
+def summary_plot(table: pd.DataFrame) -> bytes:
+    """The summary's AOI mean NDVI over time as a PNG, scenes filtered for clouds marked."""
+    return timeseries_plot(
+        list(table["datetime"]),
+        [math.nan if pd.isna(v) else float(v) for v in table["ndvi_mean"]],
+        list(table["status"]),
+        labels={"processed": "processed scene", "filtered": "filtered (cloudy)"},
+    )

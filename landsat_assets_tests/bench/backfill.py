@@ -5,7 +5,6 @@ plain Python loop calling the same processing functions on the same scenes."""
 from __future__ import annotations
 
 import json
-import math
 import shutil
 import statistics
 import tempfile
@@ -24,16 +23,16 @@ from landsat_assets.demo import DEMO_AOI_PATH
 from landsat_assets.demo.catalog import build_demo_catalog
 from landsat_assets.runner import run_pipeline
 from landsat_assets.science.blocks import BandSource
-from landsat_assets.science.preview import timeseries_plot
 from landsat_assets.science.processing import (
     BAND_ORDER,
     extract_scene_bands,
     write_cloud_mask,
     write_ndvi,
 )
-from landsat_assets.science.summary import stats_row, summarize
+from landsat_assets.science.summary import stats_row, summarize, summary_plot
 from landsat_assets.stac.aoi import load_aoi
 from landsat_assets.stac.scene import SceneRecord
+from landsat_assets_tests.bench import verdict
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TARGET_RATIO = 1.5
@@ -56,13 +55,7 @@ def plain_loop(records: list[SceneRecord], out: Path) -> None:
         rows[-1].to_parquet(out / f"{key}_stats.parquet", index=False)
     table = summarize(rows)
     table.to_parquet(out / "ndvi_summary.parquet", index=False)
-    png = timeseries_plot(
-        list(table["datetime"]),
-        [math.nan if pd.isna(v) else float(v) for v in table["ndvi_mean"]],
-        list(table["status"]),
-        labels={"processed": "processed scene", "filtered": "filtered (cloudy)"},
-    )
-    (out / "ndvi_timeseries_plot.png").write_bytes(png)
+    (out / "ndvi_timeseries_plot.png").write_bytes(summary_plot(table))
 
 
 def scene_row(record: SceneRecord, out: Path, aoi: dict[str, Any]) -> pd.DataFrame:
@@ -182,8 +175,5 @@ def report_backfill(timing: BackfillTiming) -> bool:
         f"{'yes' if timing.same_summary else 'NO: the two paths computed different results'}"
     )
     holds = timing.ratio <= TARGET_RATIO
-    print(
-        f"| Dagster / plain loop | {timing.ratio:.2f} | <= {TARGET_RATIO} | "
-        f"{'PASS' if holds else 'FAIL'} |"
-    )
+    print(f"| Dagster / plain loop | {timing.ratio:.2f} | <= {TARGET_RATIO} | {verdict(holds)} |")
     return timing.same_summary

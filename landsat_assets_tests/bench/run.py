@@ -48,6 +48,7 @@ from landsat_assets.stac.scene import (
     VALID_SR_DN_MAX,
     VALID_SR_DN_MIN,
 )
+from landsat_assets_tests.bench import verdict
 from landsat_assets_tests.bench.backfill import (
     demo_catalog,
     measure_backfill_overhead,
@@ -304,10 +305,6 @@ def machine_description() -> dict[str, str]:
 
 def median(values: list[float]) -> float:
     return float(statistics.median(values))
-
-
-def verdict(holds: bool) -> str:
-    return "PASS" if holds else "FAIL"
 
 
 def report(

@@ -4,7 +4,8 @@ through the webserver's GraphQL API, as the UI asks it.
 
 `make bench` prints both against their targets; `sensors/test_sensor_scale.py` checks what
 they return. The tick runs in a process of its own (`python -m
-landsat_assets_tests.bench.sensor_scale CATALOG_JSON`) so that its peak memory is its own.
+landsat_assets_tests.bench.sensor_scale CATALOG_JSON STORAGE_DIR`) so that its peak memory
+is its own.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from dagster._core.instance.ref import InstanceRef
 from landsat_assets.definitions import build_definitions
 from landsat_assets.partitions import landsat_scenes
 from landsat_assets.sensors import SensorSettings
+from landsat_assets_tests.bench import verdict
 from landsat_assets_tests.support.deployment import REPO_ROOT, graphql, running_webserver
 from landsat_assets_tests.support.stac_api import (
     SensorHarness,
@@ -157,10 +159,6 @@ def measure_partition_status(
         node["partitionStats"]["numPartitions"],
         len(node["assetPartitionStatuses"]["unmaterializedPartitions"]),
     )
-
-
-def verdict(holds: bool) -> str:
-    return "PASS" if holds else "FAIL"
 
 
 def report_sensor_scale(tick: TickMeasurement, status: StatusMeasurement) -> bool:
