@@ -60,6 +60,11 @@ def test_partition_range_in_one_run_writes_one_object_per_scene(instance, pipeli
         assert sorted(p.stem for p in (storage / asset).glob(f"*.{extension}")) == sorted(keys)
     for key in keys:
         assert cog_validate(str(storage / "ndvi" / f"{key}.tif"))[0]
+        # The README's promise: ZSTD products, the floating-point predictor for NDVI.
+        for asset, predictor in [("scene_bands", 2), ("cloud_mask", 1), ("ndvi", 3)]:
+            with rasterio.open(storage / asset / f"{key}.tif") as product:
+                assert product.compression is rasterio.enums.Compression.zstd
+                assert int(product.tags(ns="IMAGE_STRUCTURE").get("PREDICTOR", 1)) == predictor
         metadata = latest_metadata(instance, "ndvi", key)
         assert metadata["status"] == "processed"
         assert "data:image/png;base64," in metadata["preview"]
