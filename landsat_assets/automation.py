@@ -17,14 +17,12 @@ Who does what:
   cron period (LANDSAT_SUMMARY_CRON, default every five minutes). A plain `eager()` would
   never fire here: one missing scene partition keeps `any_deps_missing` true for good.
 
-Settings (environment): LANDSAT_SUMMARY_CRON, LANDSAT_AUTOMATION_STATUS (`running` by default,
-or `stopped`), LANDSAT_AUTOMATION_INTERVAL_SECONDS (default 30).
+Settings (docs/configuration.md): LANDSAT_SUMMARY_CRON, LANDSAT_AUTOMATION_STATUS,
+LANDSAT_AUTOMATION_INTERVAL_SECONDS; `definitions.build_definitions` attaches the summary's
+condition, since its cron comes from the settings.
 """
 
 from __future__ import annotations
-
-import os
-from collections.abc import Mapping
 
 from dagster import (
     AssetSelection,
@@ -32,28 +30,10 @@ from dagster import (
     AutomationConditionSensorDefinition,
     DefaultSensorStatus,
 )
-from dagster._utils.schedules import is_valid_cron_schedule
 
-from landsat_assets.settings import SettingError, env_int
+from landsat_assets.settings import Settings, StartStatus
 
 AUTOMATION_SENSOR_NAME = "landsat_automation_sensor"
-DEFAULT_SUMMARY_CRON = "*/5 * * * *"
-
-
-def default_status(name: str, env: Mapping[str, str] = os.environ) -> DefaultSensorStatus:
-    """`running` unless the variable says `stopped`: the local deployment automates by default."""
-    text = (env.get(name) or "running").strip().upper()
-    try:
-        return DefaultSensorStatus[text]
-    except KeyError:
-        raise SettingError(f"{name}={env.get(name)!r} is neither 'running' nor 'stopped'") from None
-
-
-def summary_cron(env: Mapping[str, str] = os.environ) -> str:
-    cron = (env.get("LANDSAT_SUMMARY_CRON") or DEFAULT_SUMMARY_CRON).strip()
-    if not is_valid_cron_schedule(cron):
-        raise SettingError(f"LANDSAT_SUMMARY_CRON={cron!r} is not a cron schedule")
-    return cron
 
 
 def follows_upstream() -> AutomationCondition:
@@ -80,23 +60,21 @@ def refreshes_summary(cron: str) -> AutomationCondition:
     ).with_label(f"refresh after scene updates (at most every '{cron}' while scenes run)")
 
 
-def build_automation_sensor(
-    env: Mapping[str, str] = os.environ,
-) -> AutomationConditionSensorDefinition:
+def sensor_status(status: StartStatus) -> DefaultSensorStatus:
+    return DefaultSensorStatus[status.name]
+
+
+def build_automation_sensor(settings: Settings) -> AutomationConditionSensorDefinition:
     """Evaluates every asset's condition; replaces Dagster's default automation sensor, which
     would start stopped."""
-    interval = env_int("LANDSAT_AUTOMATION_INTERVAL_SECONDS", 30, env)
-    if interval < 1:
-        raise SettingError(f"LANDSAT_AUTOMATION_INTERVAL_SECONDS={interval} is below 1")
     return AutomationConditionSensorDefinition(
         AUTOMATION_SENSOR_NAME,
         target=AssetSelection.all(),
-        default_status=default_status("LANDSAT_AUTOMATION_STATUS", env),
-        minimum_interval_seconds=interval,
+        default_status=sensor_status(settings.automation_status),
+        minimum_interval_seconds=settings.automation_interval_seconds,
         description="Refreshes per-scene products after upstream changes and the summaries "
         "after scene updates (see landsat_assets.automation).",
     )
 
 
 SCENE_FOLLOWS_UPSTREAM = follows_upstream()
-SUMMARY_REFRESH = refreshes_summary(summary_cron())

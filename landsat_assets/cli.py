@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from landsat_assets.errors import InstanceError, LandsatAssetsError
+from landsat_assets.settings import Settings
 from landsat_assets.stac.scene import USGS_SR_OFFSET, USGS_SR_SCALE
 
 DEFAULT_DAGSTER_HOME = Path(".dagster_home")
@@ -30,10 +32,6 @@ def _json_default(value: Any) -> Any:
 
 def _clean_floats(row: dict[str, Any]) -> dict[str, Any]:
     return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
-
-
-class InstanceError(RuntimeError):
-    """The Dagster instance (its database) cannot be opened; says which and why."""
 
 
 _URL_CREDENTIALS = re.compile(r"(://[^:/@\s]+):[^@\s]*@")
@@ -58,20 +56,29 @@ def ensure_dagster_home() -> Path:
     return home
 
 
-def _pipeline_env(args: argparse.Namespace) -> dict[str, str]:
+RUN_OPTIONS = {
+    "catalog": "LANDSAT_STAC_URL",
+    "aoi": "LANDSAT_AOI",
+    "start": "LANDSAT_START_DATE",
+    "end": "LANDSAT_END_DATE",
+    "storage": "LANDSAT_STORAGE",
+    "min_clear_fraction": "LANDSAT_MIN_CLEAR_FRACTION",
+    "scenes_per_run": "LANDSAT_SCENES_PER_RUN",
+}
+"""Command-line options that set a setting for one command, by argparse destination."""
+
+
+def command_settings(args: argparse.Namespace) -> Settings:
+    """The settings of this command: the environment, with the options given overriding it.
+    Messages name the option the person typed, not the variable behind it."""
     env = dict(os.environ)
-    overrides = {
-        "LANDSAT_STAC_URL": args.catalog,
-        "LANDSAT_AOI": args.aoi,
-        "LANDSAT_START_DATE": args.start,
-        "LANDSAT_END_DATE": args.end,
-        "LANDSAT_STORAGE": getattr(args, "storage", None),
-        "LANDSAT_MIN_CLEAR_FRACTION": (
-            None if args.min_clear_fraction is None else str(args.min_clear_fraction)
-        ),
-    }
-    env.update({k: v for k, v in overrides.items() if v is not None})
-    return env
+    given_as = {}
+    for dest, variable in RUN_OPTIONS.items():
+        value = getattr(args, dest, None)
+        if value is not None:
+            env[variable] = value
+            given_as[variable] = "--" + dest.replace("_", "-")
+    return Settings.from_env(env, given_as=given_as)
 
 
 def command_run(args: argparse.Namespace) -> int:
@@ -80,8 +87,9 @@ def command_run(args: argparse.Namespace) -> int:
     from landsat_assets.definitions import build_definitions
     from landsat_assets.runner import format_report, run_pipeline
 
+    settings = command_settings(args)
     home = ensure_dagster_home()
-    defs = build_definitions(_pipeline_env(args))
+    defs = build_definitions(settings)
     try:
         instance = DagsterInstance.get()
     except Exception as error:
@@ -89,7 +97,7 @@ def command_run(args: argparse.Namespace) -> int:
             f"cannot open the Dagster instance {home / 'dagster.yaml'}: {root_cause(error)}"
         ) from error
     with instance:
-        report = run_pipeline(instance, defs, scenes_per_run=args.scenes_per_run)
+        report = run_pipeline(instance, defs, scenes_per_run=settings.scenes_per_run)
     storage = defs.resources["storage"].store()
     print(format_report(report, storage.uri("")))
     print(f"Dagster instance: {home} (open the UI with `make dev`)")
@@ -100,10 +108,7 @@ def command_summary(args: argparse.Namespace) -> int:
     from landsat_assets.definitions import build_definitions
     from landsat_assets.runner import format_summary_table, load_summary
 
-    env = dict(os.environ)
-    if args.storage:
-        env["LANDSAT_STORAGE"] = args.storage
-    defs = build_definitions(env)
+    defs = build_definitions(command_settings(args))
     table = load_summary(defs)
     if table is None:
         print(
@@ -121,12 +126,9 @@ def command_summary(args: argparse.Namespace) -> int:
 
 
 def command_ndvi(args: argparse.Namespace) -> int:
+    from landsat_assets.errors import SceneInputError
     from landsat_assets.science.blocks import BandSource, default_readers
-    from landsat_assets.science.processing import (
-        SceneInputError,
-        open_scene_bands,
-        write_ndvi,
-    )
+    from landsat_assets.science.processing import open_scene_bands, write_ndvi
 
     scene = Path(args.red).stem
     try:
@@ -159,7 +161,8 @@ def command_ndvi(args: argparse.Namespace) -> int:
 
 
 def command_inspect(args: argparse.Namespace) -> int:
-    from landsat_assets.stac.normalize import ItemError, normalize_item_file
+    from landsat_assets.errors import ItemError
+    from landsat_assets.stac.normalize import normalize_item_file
 
     try:
         record = normalize_item_file(Path(args.item))
@@ -205,12 +208,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--start", help="first acquisition date, YYYY-MM-DD")
     run.add_argument("--end", help="last acquisition date, YYYY-MM-DD")
     run.add_argument("--storage", help="output folder or s3://bucket/prefix (LANDSAT_STORAGE)")
-    run.add_argument("--min-clear-fraction", type=float, default=None)
+    run.add_argument(
+        "--min-clear-fraction",
+        help="scenes whose AOI clear fraction is lower are filtered (LANDSAT_MIN_CLEAR_FRACTION)",
+    )
     run.add_argument(
         "--scenes-per-run",
-        type=int,
-        default=int(os.environ.get("LANDSAT_SCENES_PER_RUN", "10")),
-        help="scenes per Dagster run (a failed batch is re-run scene by scene)",
+        help="scenes per Dagster run; a failed batch is re-run scene by scene "
+        "(LANDSAT_SCENES_PER_RUN)",
     )
     run.set_defaults(handler=command_run)
 
@@ -247,28 +252,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-INPUT_ERRORS = {
-    __name__: "InstanceError",
-    "landsat_assets.stac.aoi": "AoiError",
-    "landsat_assets.stac.search": "CatalogError",
-    "landsat_assets.stac.normalize": "ItemError",
-    "landsat_assets.stac.scene": "SceneKeyError",
-    "landsat_assets.settings": "SettingError",
-    "landsat_assets.resources.storage": "StorageConfigError",
-}
-"""Errors that mean bad input or configuration, by module. Looked up only in modules the
-command imported (one never imported cannot have raised), so `landsat-assets ndvi` does not
-pay for importing Dagster."""
-
-
-def _input_errors() -> tuple[type[Exception], ...]:
-    return tuple(
-        getattr(sys.modules[module], name)
-        for module, name in INPUT_ERRORS.items()
-        if module in sys.modules
-    )
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     # BackfillPolicy is a beta parameter in Dagster 1.13; users cannot act on that warning.
     warnings.filterwarnings("ignore", message=r"Parameter `backfill_policy`")
@@ -276,9 +259,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.handler(args)
     except Exception as error:
-        if not isinstance(error, _input_errors()):
+        if not isinstance(error, LandsatAssetsError):
             raise
-        # Bad input or configuration: the message names it; a traceback would only hide it.
+        # The platform's own errors name the setting, item or file; a traceback would hide it.
         print(f"error: {error}", file=sys.stderr)
         return 2
 

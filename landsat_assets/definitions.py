@@ -1,5 +1,9 @@
-"""The code location: assets, jobs and resources, configured for this deployment from the
-environment (see README's configuration table)."""
+"""The code location: assets, jobs, sensors and resources, configured for this deployment by
+one `Settings` (docs/configuration.md).
+
+Resources are picked here and nowhere else; everything below gets its configuration from
+them or from the `Settings` passed down.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +11,11 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from dagster import Definitions, in_process_executor
+from dagster import BackfillPolicy, Definitions, EnvVar, in_process_executor
 from dagster_aws.s3 import S3Resource
 
 from landsat_assets.assets.user_script import ScriptSubprocessClient, user_script_assets
-from landsat_assets.automation import build_automation_sensor
+from landsat_assets.automation import build_automation_sensor, refreshes_summary
 from landsat_assets.io_managers.products import (
     PngIOManager,
     RasterIOManager,
@@ -19,39 +23,35 @@ from landsat_assets.io_managers.products import (
     TableIOManager,
 )
 from landsat_assets.jobs import SCENE_ASSETS, SUMMARY_ASSETS, scene_job, summary_job
-from landsat_assets.resources.catalog import DEFAULT_DEMO_CATALOG, LandsatCatalog
+from landsat_assets.resources.catalog import LandsatCatalog
 from landsat_assets.resources.imagery import ImagerySource
 from landsat_assets.resources.processing import SceneProcessing
 from landsat_assets.resources.storage import LandsatStorage
 from landsat_assets.sensors import build_scene_sensor
-from landsat_assets.settings import env_float, env_string
+from landsat_assets.settings import Settings, as_settings
+
+AWS_VARIABLES = (
+    "AWS_ENDPOINT_URL",
+    "AWS_REGION",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+)
+"""boto3's own variables for S3 storage. Handed to Dagster as `EnvVar`, so the UI shows the
+variable's name, never its value; Dagster reads them from the process environment."""
 
 
-def build_resources(env: Mapping[str, str] = os.environ) -> dict[str, Any]:
-    storage = LandsatStorage(
-        location=env.get("LANDSAT_STORAGE") or "./data",
-        s3=S3Resource(
-            endpoint_url=env_string("AWS_ENDPOINT_URL", env=env),
-            region_name=env_string("AWS_REGION", env=env),
-            aws_access_key_id=env_string("AWS_ACCESS_KEY_ID", env=env),
-            aws_secret_access_key=env_string("AWS_SECRET_ACCESS_KEY", env=env),
-            aws_session_token=env_string("AWS_SESSION_TOKEN", env=env),
-        ),
-    )
+def build_resources(config: Settings | Mapping[str, str] = os.environ) -> dict[str, Any]:
+    """The resources of a deployment. Given a mapping (the environment), it also says which
+    AWS variables are set; given `Settings`, the process environment does."""
+    settings = as_settings(config)
+    env = os.environ if isinstance(config, Settings) else config
+    s3_settings = {name.lower(): EnvVar(name) for name in AWS_VARIABLES if env.get(name)}
+    storage = LandsatStorage(location=settings.storage, s3=S3Resource(**s3_settings))
     return {
-        "catalog": LandsatCatalog(
-            stac_url=env.get("LANDSAT_STAC_URL") or DEFAULT_DEMO_CATALOG,
-            collection=env.get("LANDSAT_COLLECTION") or "landsat-c2-l2",
-            aoi=env.get("LANDSAT_AOI") or None,
-            start_date=env.get("LANDSAT_START_DATE") or None,
-            end_date=env.get("LANDSAT_END_DATE") or None,
-            max_scene_cloud=env_float("LANDSAT_MAX_SCENE_CLOUD", None, env),
-        ),
+        "catalog": LandsatCatalog.from_settings(settings),
         "imagery": ImagerySource(),
-        "processing": SceneProcessing(
-            min_clear_fraction=env_float("LANDSAT_MIN_CLEAR_FRACTION", 0.2, env),
-            usable_classes=env.get("LANDSAT_USABLE_CLASSES") or "clear,water,snow",
-        ),
+        "processing": SceneProcessing.from_settings(settings),
         "storage": storage,
         "raster_io_manager": RasterIOManager(storage=storage),
         "table_io_manager": TableIOManager(storage=storage),
@@ -61,17 +61,27 @@ def build_resources(env: Mapping[str, str] = os.environ) -> dict[str, Any]:
     }
 
 
-def build_definitions(env: Mapping[str, str] = os.environ) -> Definitions:
+def build_definitions(config: Settings | Mapping[str, str] = os.environ) -> Definitions:
+    """The code location for `config` (parsed into `Settings` when it is an environment).
+    The backfill policy and the summary's automation condition are attached here, since they
+    come from settings fixed when the code location loads."""
+    settings = as_settings(config)
+    runs_of = BackfillPolicy.multi_run(max_partitions_per_run=settings.scenes_per_run)
+    summary_refresh = refreshes_summary(settings.summary_cron)
     # Steps run in the run's own process: a scene's steps form one chain, each step already
     # keeps both cores busy with its block threads, and parallelism across scenes comes from
     # runs. The multiprocess default would start (and import Dagster in) a process per step.
     return Definitions(
         executor=in_process_executor,
-        assets=[*SCENE_ASSETS, *SUMMARY_ASSETS, *user_script_assets(env)],
+        assets=[
+            *(a.with_attributes(backfill_policy=runs_of) for a in SCENE_ASSETS),
+            *(a.with_attributes(automation_condition=summary_refresh) for a in SUMMARY_ASSETS),
+            *(a.with_attributes(backfill_policy=runs_of) for a in user_script_assets(settings)),
+        ],
         jobs=[scene_job, summary_job],
-        sensors=[build_scene_sensor(env), build_automation_sensor(env)],
-        resources=build_resources(env),
+        sensors=[build_scene_sensor(settings), build_automation_sensor(settings)],
+        resources=build_resources(config),
     )
 
 
-defs = build_definitions()
+defs = build_definitions(Settings.from_env(os.environ))

@@ -3,20 +3,12 @@
 How it decides what is new (watermark, lookback, first tick, per-tick cap) lives in
 `landsat_assets.stac.watermark`; this module reads the settings, scans the catalog, asks the
 instance what is already materialized and turns the decision into one `SensorResult`.
-Settings (environment, read when the code location loads):
-
-- LANDSAT_SENSOR_STATUS: `running` (default) or `stopped`, the status before anyone toggles it.
-- LANDSAT_SENSOR_INTERVAL_SECONDS: seconds between ticks (default 30).
-- LANDSAT_SENSOR_MAX_RUNS_PER_TICK: runs requested per tick at most (default 50).
-- LANDSAT_SENSOR_LOOKBACK_DAYS: how far behind the watermark each tick rescans (default 30).
-- LANDSAT_SENSOR_FIRST_TICK: `latest` (default) or `all`, see `FirstTick`.
+Settings (`LANDSAT_SENSOR_*`, docs/configuration.md) are read when the code location loads.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from dagster import (
@@ -24,7 +16,6 @@ from dagster import (
     AssetRecordsFilter,
     DagsterEventType,
     DagsterInstance,
-    DefaultSensorStatus,
     RunRequest,
     SensorDefinition,
     SensorEvaluationContext,
@@ -34,15 +25,13 @@ from dagster import (
     sensor,
 )
 
-from landsat_assets.automation import default_status
+from landsat_assets.automation import sensor_status
+from landsat_assets.errors import CatalogError, ItemError
 from landsat_assets.jobs import scene_job
 from landsat_assets.partitions import landsat_scenes, new_scene_keys
-from landsat_assets.resources.catalog import LandsatCatalog, parse_date
-from landsat_assets.settings import SettingError, env_float, env_int
-from landsat_assets.stac.normalize import ItemError
-from landsat_assets.stac.search import CatalogError
+from landsat_assets.resources.catalog import LandsatCatalog
+from landsat_assets.settings import Settings
 from landsat_assets.stac.watermark import (
-    FirstTick,
     SceneCursor,
     TickPlan,
     newest_versions,
@@ -56,43 +45,6 @@ LOOKUP_BATCH = 500
 """Storage ids per query: well inside SQLite's limit on bound variables."""
 SCENE_VERSION_TAG = "landsat/scene_version"
 TRIGGER_TAG = "landsat/trigger"
-
-
-@dataclass(frozen=True)
-class SensorSettings:
-    status: DefaultSensorStatus = DefaultSensorStatus.RUNNING
-    interval_seconds: int = 30
-    max_runs_per_tick: int = 50
-    lookback: timedelta = timedelta(days=30)
-    first_tick: FirstTick = FirstTick.LATEST
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] = os.environ) -> SensorSettings:
-        interval = env_int("LANDSAT_SENSOR_INTERVAL_SECONDS", cls.interval_seconds, env)
-        max_runs = env_int("LANDSAT_SENSOR_MAX_RUNS_PER_TICK", cls.max_runs_per_tick, env)
-        lookback_days = env_float("LANDSAT_SENSOR_LOOKBACK_DAYS", cls.lookback.days, env)
-        if interval < 1:
-            raise SettingError(f"LANDSAT_SENSOR_INTERVAL_SECONDS={interval} is below 1")
-        if max_runs < 1:
-            raise SettingError(f"LANDSAT_SENSOR_MAX_RUNS_PER_TICK={max_runs} is below 1")
-        if lookback_days is None or lookback_days < 0:
-            raise SettingError(f"LANDSAT_SENSOR_LOOKBACK_DAYS={lookback_days} is negative")
-        return cls(
-            status=default_status("LANDSAT_SENSOR_STATUS", env),
-            interval_seconds=interval,
-            max_runs_per_tick=max_runs,
-            lookback=timedelta(days=lookback_days),
-            first_tick=_first_tick(env),
-        )
-
-
-def _first_tick(env: Mapping[str, str]) -> FirstTick:
-    text = env.get("LANDSAT_SENSOR_FIRST_TICK") or FirstTick.LATEST.value
-    try:
-        return FirstTick(text.strip().lower())
-    except ValueError:
-        options = " or ".join(repr(member.value) for member in FirstTick)
-        raise SettingError(f"LANDSAT_SENSOR_FIRST_TICK={text!r} is not {options}") from None
 
 
 def materialized_versions(instance: DagsterInstance, keys: Iterable[str]) -> dict[str, str]:
@@ -122,7 +74,7 @@ def scan_start(
     catalog: LandsatCatalog, cursor: SceneCursor, lookback: timedelta
 ) -> datetime | None:
     """The later of the configured LANDSAT_START_DATE and the cursor's window start."""
-    configured = parse_date(catalog.start_date, setting="LANDSAT_START_DATE")
+    configured = catalog.query().start
     window = cursor.scan_start(lookback)
     starts = [moment for moment in (configured, window) if moment is not None]
     return max(starts) if starts else None
@@ -140,27 +92,27 @@ def describe(plan: TickPlan, source: str, start: datetime | None) -> str:
     return "; ".join(parts)
 
 
-def build_scene_sensor(env: Mapping[str, str] = os.environ) -> SensorDefinition:
-    settings = SensorSettings.from_env(env)
+def build_scene_sensor(settings: Settings) -> SensorDefinition:
+    lookback = timedelta(days=settings.sensor_lookback_days)
 
     @sensor(
         name=SENSOR_NAME,
         job=scene_job,
-        minimum_interval_seconds=settings.interval_seconds,
-        default_status=settings.status,
+        minimum_interval_seconds=settings.sensor_interval_seconds,
+        default_status=sensor_status(settings.sensor_status),
         description=(
             "Adds new and reprocessed Landsat scenes of the catalog as partitions and runs the "
-            f"scene job for each (at most {settings.max_runs_per_tick} runs per tick; rescans "
-            f"{settings.lookback.days} days behind its watermark; first tick: "
-            f"{settings.first_tick.value})."
+            f"scene job for each (at most {settings.sensor_max_runs_per_tick} runs per tick; "
+            f"rescans {settings.sensor_lookback_days:g} days behind its watermark; first tick: "
+            f"{settings.sensor_first_tick.value})."
         ),
     )
     def landsat_scene_sensor(
         context: SensorEvaluationContext, catalog: LandsatCatalog
     ) -> SensorResult | SkipReason:
         cursor = SceneCursor.loads(context.cursor)
-        start = scan_start(catalog, cursor, settings.lookback)
-        end = parse_date(catalog.end_date, setting="LANDSAT_END_DATE")
+        start = scan_start(catalog, cursor, lookback)
+        end = catalog.query().end
         if start is not None and end is not None and start > end:
             return SkipReason(
                 f"the scan window starts at {start.isoformat()}, after LANDSAT_END_DATE "
@@ -184,9 +136,9 @@ def build_scene_sensor(env: Mapping[str, str] = os.environ) -> SensorDefinition:
             cursor,
             scenes,
             known_versions=materialized_versions(context.instance, unknown),
-            max_runs=settings.max_runs_per_tick,
-            lookback=settings.lookback,
-            first_tick=settings.first_tick,
+            max_runs=settings.sensor_max_runs_per_tick,
+            lookback=lookback,
+            first_tick=settings.sensor_first_tick,
         )
         summary = describe(plan, catalog.source(), start)
         if not plan.requests:

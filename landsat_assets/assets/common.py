@@ -1,15 +1,13 @@
-"""What every per-scene asset shares: partitions, backfill policy, retries, UI metadata."""
+"""What every per-scene asset shares: partitions, retries, UI metadata."""
 
 import base64
 import contextlib
-import os
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from dagster import (
     AssetExecutionContext,
-    BackfillPolicy,
     Backoff,
     Failure,
     Jitter,
@@ -17,17 +15,12 @@ from dagster import (
     RetryPolicy,
 )
 
+from landsat_assets.errors import InputError
 from landsat_assets.partitions import landsat_scenes
-from landsat_assets.science.processing import SceneInputError
-from landsat_assets.stac.normalize import ItemError
 
-SCENES_PER_RUN = int(os.environ.get("LANDSAT_SCENES_PER_RUN", "10"))
-"""Partitions one backfill run covers: bounded runs, and a failure costs at most one batch."""
-
-per_scene = {
-    "partitions_def": landsat_scenes,
-    "backfill_policy": BackfillPolicy.multi_run(max_partitions_per_run=SCENES_PER_RUN),
-}
+per_scene = {"partitions_def": landsat_scenes}
+"""Per-scene assets are partitioned by scene. Their backfill policy (LANDSAT_SCENES_PER_RUN
+partitions per run) is attached by `definitions.build_definitions`, from the settings."""
 
 imagery_retry_policy = RetryPolicy(
     max_retries=2, delay=2, backoff=Backoff.EXPONENTIAL, jitter=Jitter.PLUS_MINUS
@@ -89,5 +82,5 @@ def permanent_scene_errors() -> Iterator[None]:
     """A bad item or band file fails the step at once: retrying cannot repair it."""
     try:
         yield
-    except (SceneInputError, ItemError, LookupError) as error:
+    except InputError as error:
         raise Failure(description=str(error), allow_retries=False) from error

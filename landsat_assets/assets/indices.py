@@ -6,7 +6,6 @@ from landsat_assets.assets.common import per_scene, png_markdown, progress_logge
 from landsat_assets.assets.masks import stored_mask_summary
 from landsat_assets.automation import SCENE_FOLLOWS_UPSTREAM
 from landsat_assets.io_managers.products import StagedFile, StoredRaster
-from landsat_assets.io_managers.stores import product_key
 from landsat_assets.resources.processing import SceneProcessing
 from landsat_assets.resources.storage import LandsatStorage
 from landsat_assets.science.blocks import BandSource
@@ -16,6 +15,7 @@ from landsat_assets.science.processing import (
     band_number,
     write_ndvi,
 )
+from landsat_assets.stores import product_key
 
 
 def band_scale(bands: StoredRaster, role: str) -> tuple[float, float]:

@@ -5,7 +5,6 @@ from dagster import AssetExecutionContext, MetadataValue, asset
 from landsat_assets.assets.common import per_scene, png_markdown, progress_logger, storage_link
 from landsat_assets.automation import SCENE_FOLLOWS_UPSTREAM
 from landsat_assets.io_managers.products import StagedFile, StoredRaster
-from landsat_assets.io_managers.stores import product_key
 from landsat_assets.resources.processing import SceneProcessing
 from landsat_assets.resources.storage import LandsatStorage
 from landsat_assets.science.blocks import BandSource
@@ -17,6 +16,7 @@ from landsat_assets.science.processing import (
     write_cloud_mask,
 )
 from landsat_assets.science.qa import MaskClass
+from landsat_assets.stores import product_key
 
 MASK_CODES = ", ".join(f"{int(c)} {c.name.lower()}" for c in MaskClass)
 

@@ -18,7 +18,6 @@ from landsat_assets.assets.common import (
 )
 from landsat_assets.automation import SCENE_FOLLOWS_UPSTREAM
 from landsat_assets.io_managers.products import StagedFile
-from landsat_assets.io_managers.stores import product_key
 from landsat_assets.resources.catalog import LandsatCatalog
 from landsat_assets.resources.imagery import ImagerySource
 from landsat_assets.resources.processing import SceneProcessing
@@ -29,6 +28,7 @@ from landsat_assets.science.processing import (
     extract_scene_bands,
 )
 from landsat_assets.stac.scene import SceneRecord
+from landsat_assets.stores import product_key
 
 
 @asset(

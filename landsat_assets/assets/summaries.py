@@ -5,7 +5,7 @@ from dagster import AssetExecutionContext, MetadataValue, Output, TableColumn, T
 
 from landsat_assets.assets.common import per_scene, png_markdown
 from landsat_assets.assets.masks import stored_mask_summary
-from landsat_assets.automation import SCENE_FOLLOWS_UPSTREAM, SUMMARY_REFRESH
+from landsat_assets.automation import SCENE_FOLLOWS_UPSTREAM
 from landsat_assets.io_managers.products import StoredRaster
 from landsat_assets.resources.processing import SceneProcessing
 from landsat_assets.science.processing import statistics_from_tags
@@ -70,7 +70,6 @@ def scene_ndvi_stats(
     group_name="summaries",
     kinds={"parquet"},
     code_version="1",
-    automation_condition=SUMMARY_REFRESH,
     io_manager_key="table_io_manager",
     description="Every scene's statistics row in one table, sorted by acquisition time.",
 )
@@ -92,7 +91,6 @@ def ndvi_summary(scene_ndvi_stats: dict[str, pd.DataFrame | None]) -> Output[pd.
     group_name="summaries",
     kinds={"png"},
     code_version="1",
-    automation_condition=SUMMARY_REFRESH,
     io_manager_key="png_io_manager",
     description="AOI mean NDVI over time; scenes filtered for clouds marked on the axis.",
 )

@@ -22,7 +22,6 @@ import codecs
 import hashlib
 import json
 import os
-import re
 import shutil
 import signal
 import stat
@@ -34,7 +33,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, cast
+from typing import IO, Any
 
 import pyarrow.parquet as pq
 import rasterio
@@ -57,18 +56,16 @@ from rasterio.errors import RasterioError
 from rasterio.windows import Window
 
 from landsat_assets.assets.common import per_scene, storage_link
+from landsat_assets.errors import InputError, LandsatAssetsError
 from landsat_assets.io_managers.products import StoredRaster
-from landsat_assets.io_managers.stores import ProductStore, product_key
 from landsat_assets.resources.storage import LandsatStorage
 from landsat_assets.science.processing import BAND_ORDER
 from landsat_assets.science.qa import MaskClass
-from landsat_assets.settings import SettingError, env_float
+from landsat_assets.settings import Settings, as_settings
+from landsat_assets.stores import ProductStore, product_key
 
 USER_SCRIPT_ASSET = "user_scene_product"
-SCRIPT_SETTING = "LANDSAT_USER_SCRIPT"
 TIMEOUT_SETTING = "LANDSAT_USER_SCRIPT_TIMEOUT"
-PASS_ENV_SETTING = "LANDSAT_USER_SCRIPT_PASS_ENV"
-DEFAULT_TIMEOUT_S = 600.0
 
 BASE_ENVIRONMENT = ("PATH", "LANG", "LC_ALL", "TZ", "GDAL_DATA", "PROJ_DATA", "PROJ_LIB")
 """Variables a script gets from the code location's environment without being listed."""
@@ -84,8 +81,6 @@ PRODUCT_FORMATS: Mapping[str, str] = {
 STDERR_TAIL_LINES = 30
 STDERR_TAIL_BYTES = 16_384
 
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-
 
 class ScriptProcessError(DagsterPipesExecutionError):
     """The script's process failed (exit code, timeout, Pipes protocol); keeps its stderr tail."""
@@ -96,11 +91,11 @@ class ScriptProcessError(DagsterPipesExecutionError):
         self.stderr_tail = stderr_tail
 
 
-class ScriptOutputError(ValueError):
+class ScriptOutputError(InputError):
     """The script exited cleanly but left no single readable product."""
 
 
-class UserScriptError(RuntimeError):
+class UserScriptError(LandsatAssetsError):
     """A scene's script run failed; the message names the script, the scene and the reason,
     and ends with the script's stderr tail (a Python traceback lands there)."""
 
@@ -245,17 +240,6 @@ class ScriptSubprocessClient(PipesSubprocessClient):
                 tail,
             )
         return ScriptInvocation(session, tail)
-
-
-def validate_env_name(name: str) -> str:
-    if not _ENV_NAME.match(name):
-        raise SettingError(f"{PASS_ENV_SETTING}: {name!r} is not an environment variable name")
-    return name
-
-
-def parse_env_names(text: str) -> tuple[str, ...]:
-    """Variable names from a comma- or space-separated list (`LANDSAT_USER_SCRIPT_PASS_ENV`)."""
-    return tuple(validate_env_name(name) for name in re.split(r"[\s,]+", text) if name)
 
 
 def script_environment(
@@ -436,11 +420,7 @@ def build_user_script_asset(
     """The per-scene asset that runs `script`; its code version is the script's hash, so
     editing the script makes its products stale."""
     script = script.expanduser().resolve()
-    if not script.is_file():
-        raise SettingError(f"{SCRIPT_SETTING}={script} is not a file")
-    if not timeout_s > 0:
-        raise SettingError(f"{TIMEOUT_SETTING}={timeout_s} must be a positive number of seconds")
-    user_script = UserScript(script, timeout_s, tuple(validate_env_name(n) for n in pass_env))
+    user_script = UserScript(script, timeout_s, pass_env)
 
     @asset(
         name=USER_SCRIPT_ASSET,
@@ -484,11 +464,13 @@ def build_user_script_asset(
     return user_scene_product
 
 
-def user_script_assets(env: Mapping[str, str] = os.environ) -> list[AssetsDefinition]:
+def user_script_assets(config: Settings | Mapping[str, str]) -> list[AssetsDefinition]:
     """The user-script asset when `LANDSAT_USER_SCRIPT` is set, else none."""
-    script = env.get(SCRIPT_SETTING)
-    if not script:
+    settings = as_settings(config)
+    if settings.user_script is None:
         return []
-    timeout_s = cast(float, env_float(TIMEOUT_SETTING, DEFAULT_TIMEOUT_S, env))
-    pass_env = parse_env_names(env.get(PASS_ENV_SETTING, ""))
-    return [build_user_script_asset(Path(script), timeout_s, pass_env)]
+    return [
+        build_user_script_asset(
+            settings.user_script, settings.user_script_timeout, settings.user_script_pass_env
+        )
+    ]

@@ -48,6 +48,7 @@ from landsat_assets.demo.scenes import (
     synthesize_scene,
     write_scene_files,
 )
+from landsat_assets.errors import InputError
 from landsat_assets.stac.scene import (
     USGS_QA_FILL,
     USGS_SR_NODATA,
@@ -167,7 +168,7 @@ def acquisition_slots(count: int) -> list[int]:
     At 45 or more the slots are simply consecutive (every acquisition of the year and on).
     """
     if count < 1:
-        raise ValueError(f"dates must be at least 1, got {count}")
+        raise InputError(f"dates must be at least 1, got {count}")
     if count >= SLOTS_PER_YEAR:
         return list(range(count))
     pairs = (count + 1) // 2
@@ -507,7 +508,7 @@ def add_scene(catalog_dir: Path, *, seed: int = 0) -> pystac.Item:
         not isinstance(collection, pystac.Collection)
         or DEMO_PARAMETERS_KEY not in collection.extra_fields
     ):
-        raise ValueError(f"{catalog_path} is not a demo catalog built by build_demo_catalog")
+        raise InputError(f"{catalog_path} is not a demo catalog built by build_demo_catalog")
     parameters = collection.extra_fields[DEMO_PARAMETERS_KEY]
     catalog_seed = int(parameters["seed"])
     shape = (int(parameters["shape"][0]), int(parameters["shape"][1]))

@@ -22,9 +22,9 @@ import pandas as pd
 import rasterio
 from dagster import ConfigurableIOManager, InputContext, OutputContext
 
-from landsat_assets.io_managers.stores import ProductStore, product_key
 from landsat_assets.resources.storage import LandsatStorage
 from landsat_assets.stac.scene import SceneRecord
+from landsat_assets.stores import ProductStore, product_key
 
 
 @dataclass(frozen=True)

@@ -11,24 +11,13 @@ from typing import Any
 from dagster import ConfigurableResource
 from pydantic import Field
 
-from landsat_assets.stac.aoi import Aoi, load_aoi
+from landsat_assets.errors import SceneNotFoundError
+from landsat_assets.settings import DEFAULT_DEMO_CATALOG, NO_AOI, Settings, parse_date, resolve_aoi
+from landsat_assets.stac.aoi import Aoi
 from landsat_assets.stac.scene import SceneRecord
 from landsat_assets.stac.search import BadItemHandler, SceneQuery, iter_scenes, search_scenes
 
-DEFAULT_DEMO_CATALOG = "./demo-catalog/catalog.json"
-NO_AOI = "none"
-
 _ACQUISITION_DATE = re.compile(r"^L[COTEM]\d{2}_L2S[PR]_\d{6}_(\d{8})_")
-
-
-def parse_date(text: str | None, *, setting: str) -> datetime | None:
-    if not text:
-        return None
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError as error:
-        raise ValueError(f"{setting} {text!r} is not an ISO date (YYYY-MM-DD)") from error
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 class LandsatCatalog(ConfigurableResource):
@@ -48,14 +37,19 @@ class LandsatCatalog(ConfigurableResource):
     end_date: str | None = Field(default=None, description="Last acquisition date (ISO).")
     max_scene_cloud: float | None = Field(default=None, ge=0, le=100)
 
-    def area_of_interest(self) -> Aoi | None:
-        if self.aoi is None:
-            from landsat_assets.demo import DEMO_AOI_PATH
+    @classmethod
+    def from_settings(cls, settings: Settings) -> LandsatCatalog:
+        return cls(
+            stac_url=settings.stac_url,
+            collection=settings.collection,
+            aoi=settings.aoi,
+            start_date=settings.start_date.isoformat() if settings.start_date else None,
+            end_date=settings.end_date.isoformat() if settings.end_date else None,
+            max_scene_cloud=settings.max_scene_cloud,
+        )
 
-            return load_aoi(str(DEMO_AOI_PATH))
-        if self.aoi.strip().lower() in ("", NO_AOI):
-            return None
-        return load_aoi(self.aoi)
+    def area_of_interest(self) -> Aoi | None:
+        return resolve_aoi(self.aoi)
 
     def aoi_geojson(self) -> dict[str, Any] | None:
         aoi = self.area_of_interest()
@@ -64,8 +58,8 @@ class LandsatCatalog(ConfigurableResource):
     def query(self, **overrides: Any) -> SceneQuery:
         settings: dict[str, Any] = {
             "aoi": self.area_of_interest(),
-            "start": parse_date(self.start_date, setting="LANDSAT_START_DATE"),
-            "end": parse_date(self.end_date, setting="LANDSAT_END_DATE"),
+            "start": parse_date(self.start_date) if self.start_date else None,
+            "end": parse_date(self.end_date) if self.end_date else None,
             "max_cloud_cover": self.max_scene_cloud,
             "collection": self.collection,
         }
@@ -102,7 +96,7 @@ class LandsatCatalog(ConfigurableResource):
             found |= self._matching(wanted, aoi=None, start=day, end=_end_of(day))
         missing = sorted(wanted - found.keys())
         if missing:
-            raise LookupError(
+            raise SceneNotFoundError(
                 f"scene(s) {', '.join(missing)} not found in {self.source()} "
                 f"(collection {self.collection})"
             )

@@ -9,7 +9,8 @@ import rasterio
 from dagster import ConfigurableResource
 from pydantic import Field
 
-from landsat_assets.science.processing import SceneInputError, without_query
+from landsat_assets.errors import SceneInputError
+from landsat_assets.science.processing import without_query
 from landsat_assets.stac.scene import BandAsset
 
 REMOTE_COG_OPTIONS: dict[str, str | int] = {

@@ -8,6 +8,7 @@ from pydantic import Field
 from landsat_assets.science import qa
 from landsat_assets.science.blocks import default_readers
 from landsat_assets.science.processing import DEFAULT_PIXEL_BUDGET
+from landsat_assets.settings import Settings
 
 
 class SceneProcessing(ConfigurableResource):
@@ -35,6 +36,13 @@ class SceneProcessing(ConfigurableResource):
             "and 4 for band files read over the network."
         ),
     )
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SceneProcessing:
+        return cls(
+            min_clear_fraction=settings.min_clear_fraction,
+            usable_classes=",".join(sorted(c.name.lower() for c in settings.usable_classes)),
+        )
 
     def usable(self) -> frozenset[qa.MaskClass]:
         return qa.parse_usable_classes(self.usable_classes)

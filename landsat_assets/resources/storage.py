@@ -14,7 +14,8 @@ from dagster import ConfigurableResource, Failure, InitResourceContext
 from dagster_aws.s3 import S3Resource
 from pydantic import Field, PrivateAttr
 
-from landsat_assets.io_managers.stores import (
+from landsat_assets.errors import StorageError
+from landsat_assets.stores import (
     LocalStore,
     ProductStore,
     S3Store,
@@ -22,10 +23,9 @@ from landsat_assets.io_managers.stores import (
 )
 
 
-class StorageConfigError(Failure):
-    """`LANDSAT_STORAGE` cannot be used as configured. The message names the bucket and the
-    endpoint, never a credential, because it ends up in run logs. Retrying cannot help, so
-    steps with a retry policy fail at once."""
+class StorageConfigError(Failure, StorageError):
+    """`LANDSAT_STORAGE` cannot be used as configured. A Dagster `Failure` too: retrying cannot
+    help, so steps with a retry policy fail at once."""
 
     def __init__(self, message: str) -> None:
         super().__init__(description=message, allow_retries=False)

@@ -23,6 +23,8 @@ from rasterio._err import CPLE_BaseError
 from rasterio.errors import RasterioError
 from rasterio.windows import Window
 
+from landsat_assets.errors import BandReadError
+
 T = TypeVar("T")
 
 DEFAULT_WORKERS = max(1, (os.cpu_count() or 1) - 1)
@@ -48,16 +50,6 @@ def default_readers(path: str) -> int:
     """Reader threads for a band file: `REMOTE_READ_WORKERS` over the network, otherwise
     `DEFAULT_WORKERS`."""
     return REMOTE_READ_WORKERS if is_remote(path) else DEFAULT_WORKERS
-
-
-class BandReadError(OSError):
-    """A block of a band file could not be read (truncated or damaged file, or a remote read
-    that failed after GDAL's own retries); GDAL's message alone does not name the file."""
-
-    def __init__(self, path: str, problem: str) -> None:
-        super().__init__(f"{path}: cannot read a block: {problem}")
-        self.path = path
-        self.problem = problem
 
 
 def _read(dataset: rasterio.io.DatasetReader, source: BandSource, window: Window) -> np.ndarray:

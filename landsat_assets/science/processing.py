@@ -20,10 +20,10 @@ import rasterio
 from rasterio.errors import RasterioIOError
 from rasterio.io import DatasetReader
 
+from landsat_assets.errors import BandReadError, SceneInputError, TransientReadError
 from landsat_assets.science import qa
 from landsat_assets.science.blocks import (
     DEFAULT_WORKERS,
-    BandReadError,
     BandSource,
     ProgressCallback,
     process_blocks,
@@ -51,26 +51,6 @@ SceneStatus = Literal["processed", "filtered_cloudy", "no_data"]
 
 DEFAULT_PIXEL_BUDGET = 120_000_000
 """Largest source raster (pixels) read without question: a full Landsat scene is ~60 M."""
-
-
-class SceneInputError(ValueError):
-    """A band file of a scene cannot be used; the message names the scene and the file."""
-
-    def __init__(self, scene: str, path: str, problem: str) -> None:
-        super().__init__(f"scene {scene}: {path}: {problem}")
-        self.scene = scene
-        self.path = path
-
-
-class TransientReadError(OSError):
-    """A remote band read that failed for a reason that can pass (HTTP 5xx or 429, a timeout,
-    a dropped connection), after GDAL's own retries: retrying the step may succeed. The
-    message names the scene and the URL, like `SceneInputError`."""
-
-    def __init__(self, scene: str, path: str, problem: str) -> None:
-        super().__init__(f"scene {scene}: {path}: {problem}")
-        self.scene = scene
-        self.path = path
 
 
 _TRANSIENT_GDAL_MESSAGES = re.compile(

@@ -23,6 +23,8 @@ from shapely.geometry import box, shape
 from shapely.geometry.base import BaseGeometry
 from shapely.validation import explain_validity, make_valid
 
+from landsat_assets.errors import AoiError
+
 _NUMBER = r"\s*[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?\s*"
 _BBOX_PATTERN = re.compile(rf"^{_NUMBER},{_NUMBER},{_NUMBER},{_NUMBER}$")
 _GEOMETRY_TYPES = {
@@ -36,10 +38,6 @@ _GEOMETRY_TYPES = {
 }
 _WORLD = box(-180.0, -90.0, 180.0, 90.0)
 _BEYOND_180 = box(180.0, -90.0, 540.0, 90.0)
-
-
-class AoiError(ValueError):
-    """An AOI that cannot be used; the message names the file or spec and what is wrong."""
 
 
 @dataclass(frozen=True)
@@ -123,7 +121,7 @@ def _from_bbox(text: str) -> Aoi:
             f"bbox {text!r}: outside longitude -180..180 / latitude -90..90 (must be WGS84)"
         )
     if minx == maxx or miny == maxy:
-        raise AoiError(f"bbox {text!r}: has zero area (give a point or line as a GeoJSON file)")
+        raise AoiError(f"bbox {text!r}: has zero area (min equals max)")
     return Aoi(geometry=box(minx, miny, maxx, maxy), source=f"bbox {text}")
 
 
@@ -152,6 +150,11 @@ def _from_file(path: Path) -> Aoi:
             stacklevel=3,
         )
         geometry = repaired
+    if geometry.area == 0:
+        raise AoiError(
+            f"AOI file {path}: a {geometry.geom_type} has no area; give a Polygon or "
+            "MultiPolygon (buffer a point or line to the area you mean)"
+        )
     return Aoi(geometry=geometry, source=str(path))
 
 

@@ -23,6 +23,7 @@ import pystac
 from dateutil.parser import ParserError
 from pystac.utils import make_absolute_href, str_to_datetime
 
+from landsat_assets.errors import ItemError, SceneKeyError
 from landsat_assets.stac.scene import (
     REQUIRED_BANDS,
     USGS_QA_FILL,
@@ -31,7 +32,6 @@ from landsat_assets.stac.scene import (
     USGS_SR_SCALE,
     Access,
     BandAsset,
-    SceneKeyError,
     SceneRecord,
     validate_scene_key,
 )
@@ -56,10 +56,6 @@ _BAND_DEFAULTS: dict[str, tuple[float, float, int]] = {
     "nir08": (USGS_SR_SCALE, USGS_SR_OFFSET, USGS_SR_NODATA),
     "qa_pixel": (QA_SCALE, QA_OFFSET, USGS_QA_FILL),
 }
-
-
-class ItemError(ValueError):
-    """A STAC item that cannot become a SceneRecord; the message names the item and why."""
 
 
 REMOTE_SCHEMES = ("s3", "https", "http")

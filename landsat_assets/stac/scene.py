@@ -7,6 +7,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
+from landsat_assets.errors import SceneKeyError
+
 REQUIRED_BANDS = ("red", "nir08", "qa_pixel")
 
 USGS_SR_SCALE = 2.75e-05
@@ -19,10 +21,6 @@ VALID_SR_DN_MAX = 43636
 SCENE_KEY_PATTERN = re.compile(r"^[A-Za-z0-9_]{1,128}$")
 
 Access = Literal["public", "requester_pays", "needs_signing"]
-
-
-class SceneKeyError(ValueError):
-    """A scene key that could escape a path or clash with Dagster's partition syntax."""
 
 
 def validate_scene_key(key: str) -> str:

@@ -29,10 +29,10 @@ from pystac_client.warnings import FallbackToPystac, NoConformsTo
 from shapely.errors import ShapelyError
 from urllib3 import Retry
 
+from landsat_assets.errors import CatalogError, ItemError
 from landsat_assets.stac.aoi import Aoi, bbox_geometry, footprint_intersects
 from landsat_assets.stac.normalize import (
     HrefPolicy,
-    ItemError,
     item_cloud_cover,
     item_datetime,
     item_platform,
@@ -61,10 +61,6 @@ _READ_ERRORS = (
     pystac.errors.RequiredPropertyMissing,
 )
 """What pystac raises for files that are missing, not JSON, or not the STAC they claim."""
-
-
-class CatalogError(RuntimeError):
-    """A catalog or STAC API that cannot be searched; the message names the URL or path."""
 
 
 @dataclass(frozen=True)

@@ -20,13 +20,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from landsat_assets.errors import CursorError
 from landsat_assets.stac.scene import SceneRecord
 
 CURSOR_FORMAT = 1
-
-
-class CursorError(ValueError):
-    """A cursor that this module did not write (hand-edited, or from another sensor)."""
 
 
 class FirstTick(StrEnum):

@@ -36,9 +36,9 @@ from landsat_assets.assets.user_script import (
     user_script_assets,
 )
 from landsat_assets.definitions import build_definitions, build_resources
+from landsat_assets.errors import SettingError
 from landsat_assets.partitions import landsat_scenes, register_scenes
 from landsat_assets.science.qa import MaskClass
-from landsat_assets.settings import SettingError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE_SCRIPT = REPO_ROOT / "examples" / "land_cover_script.py"

@@ -17,7 +17,6 @@ import pandas as pd
 from dagster import DagsterInstance
 from dagster._core.instance.ref import InstanceRef
 
-from landsat_assets.assets.common import SCENES_PER_RUN
 from landsat_assets.definitions import build_definitions
 from landsat_assets.demo import DEMO_AOI_PATH
 from landsat_assets.demo.catalog import build_demo_catalog
@@ -30,6 +29,7 @@ from landsat_assets.science.processing import (
     write_ndvi,
 )
 from landsat_assets.science.summary import stats_row, summarize, summary_plot
+from landsat_assets.settings import Settings
 from landsat_assets.stac.aoi import load_aoi
 from landsat_assets.stac.scene import SceneRecord
 from landsat_assets_tests.bench import verdict
@@ -106,7 +106,7 @@ def demo_catalog(work: Path) -> Path:
 
 
 def measure_backfill_overhead(
-    work: Path, scenes_per_run: int = SCENES_PER_RUN, rounds: int = 2
+    work: Path, scenes_per_run: int = Settings().scenes_per_run, rounds: int = 2
 ) -> BackfillTiming:
     """Time the plain loop and the Dagster runs, alternating, `rounds` times each, on the
     default demo catalog; every Dagster round starts from a new instance and empty storage

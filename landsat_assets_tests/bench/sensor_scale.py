@@ -25,7 +25,7 @@ from dagster._core.instance.ref import InstanceRef
 
 from landsat_assets.definitions import build_definitions
 from landsat_assets.partitions import landsat_scenes
-from landsat_assets.sensors import SensorSettings
+from landsat_assets.settings import Settings
 from landsat_assets_tests.bench import verdict
 from landsat_assets_tests.support.deployment import REPO_ROOT, graphql, running_webserver
 from landsat_assets_tests.support.stac_api import (
@@ -167,7 +167,7 @@ def report_sensor_scale(tick: TickMeasurement, status: StatusMeasurement) -> boo
     print(f"\nsensor tick over {ITEMS:,} new items ({PAGE_SIZE} per page, 127.0.0.1):")
     print(
         f"  {tick.pages_served} pages, {tick.run_requests} run requests "
-        f"(cap {SensorSettings.max_runs_per_tick}), cursor {tick.cursor_bytes:,} bytes"
+        f"(cap {Settings().sensor_max_runs_per_tick}), cursor {tick.cursor_bytes:,} bytes"
     )
     print(
         f"| tick wall time | {tick.seconds:.1f} s | < {TICK_TARGET_S:g} s | "
@@ -188,7 +188,7 @@ def report_sensor_scale(tick: TickMeasurement, status: StatusMeasurement) -> boo
     )
     return (
         tick.pages_served == ITEMS // PAGE_SIZE
-        and tick.run_requests == SensorSettings.max_runs_per_tick
+        and tick.run_requests == Settings().sensor_max_runs_per_tick
         and status.num_partitions == ITEMS
         and status.unmaterialized == ITEMS
     )

@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 from rio_cogeo.cogeo import cog_validate
 
-from landsat_assets.io_managers.stores import LocalStore
+from landsat_assets.stores import LocalStore
 from landsat_assets_tests.support.rasters import synthetic_scene
 
 pytestmark = pytest.mark.slow

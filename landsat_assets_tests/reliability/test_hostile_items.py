@@ -13,11 +13,11 @@ import pytest
 from dagster import AssetKey, DagsterInstance
 
 from landsat_assets.definitions import build_definitions
+from landsat_assets.errors import ItemError, SceneKeyError
 from landsat_assets.partitions import landsat_scenes, register_scenes
 from landsat_assets.runner import run_pipeline
 from landsat_assets.stac.aoi import load_aoi
-from landsat_assets.stac.normalize import HrefPolicy, ItemError, normalize_item
-from landsat_assets.stac.scene import SceneKeyError
+from landsat_assets.stac.normalize import HrefPolicy, normalize_item
 from landsat_assets.stac.search import SceneQuery, search_scenes
 from landsat_assets_tests.support.catalogs import (
     add_item,

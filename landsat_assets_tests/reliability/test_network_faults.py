@@ -14,9 +14,10 @@ import pytest
 from dagster import DagsterInstance, SensorResult, SkipReason, build_sensor_context
 
 from landsat_assets.definitions import build_definitions
+from landsat_assets.errors import CatalogError
 from landsat_assets.sensors import SENSOR_NAME
 from landsat_assets.stac import search
-from landsat_assets.stac.search import HTTP_RETRIES, CatalogError, SceneQuery, search_scenes
+from landsat_assets.stac.search import HTTP_RETRIES, SceneQuery, search_scenes
 from landsat_assets_tests.support.faults import (
     Answer,
     Fault,

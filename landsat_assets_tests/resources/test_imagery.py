@@ -2,8 +2,8 @@ import importlib.util
 
 import pytest
 
+from landsat_assets.errors import SceneInputError
 from landsat_assets.resources.imagery import ImagerySource
-from landsat_assets.science.processing import SceneInputError
 from landsat_assets.stac.normalize import normalize_item_file
 from landsat_assets.stac.scene import BandAsset
 

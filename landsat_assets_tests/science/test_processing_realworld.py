@@ -6,10 +6,9 @@ import numpy as np
 import pytest
 import rasterio
 
+from landsat_assets.errors import SceneInputError, TransientReadError
 from landsat_assets.science.blocks import BandSource
 from landsat_assets.science.processing import (
-    SceneInputError,
-    TransientReadError,
     extract_scene_bands,
     open_scene_bands,
     read_failure,

@@ -7,7 +7,6 @@ import json
 from datetime import timedelta
 from pathlib import Path
 
-import pytest
 from dagster import DefaultSensorStatus, SensorResult, SkipReason, materialize
 
 from landsat_assets.definitions import build_definitions, build_resources
@@ -17,10 +16,9 @@ from landsat_assets.sensors import (
     SCENE_VERSION_TAG,
     SENSOR_NAME,
     TRIGGER_TAG,
-    SensorSettings,
     build_scene_sensor,
 )
-from landsat_assets.settings import SettingError
+from landsat_assets.settings import Settings
 from landsat_assets.stac.search import search_scenes
 from landsat_assets.stac.watermark import SceneCursor
 
@@ -244,36 +242,16 @@ def test_duplicate_items_across_pages_give_one_request(demo_item_dicts, paged_st
     assert result.dynamic_partitions_requests[0].partition_keys == keys_of(result)
 
 
-def test_settings_come_from_the_environment():
-    default = build_scene_sensor({})
+def test_settings_shape_the_sensor():
+    default = build_scene_sensor(Settings())
     assert default.name == SENSOR_NAME
     assert default.default_status == DefaultSensorStatus.RUNNING
     assert default.minimum_interval_seconds == 30
 
     configured = build_scene_sensor(
-        {"LANDSAT_SENSOR_STATUS": "stopped", "LANDSAT_SENSOR_INTERVAL_SECONDS": "7"}
+        Settings.from_env(
+            {"LANDSAT_SENSOR_STATUS": "stopped", "LANDSAT_SENSOR_INTERVAL_SECONDS": "7"}
+        )
     )
     assert configured.default_status == DefaultSensorStatus.STOPPED
     assert configured.minimum_interval_seconds == 7
-
-    settings = SensorSettings.from_env(
-        {"LANDSAT_SENSOR_MAX_RUNS_PER_TICK": "3", "LANDSAT_SENSOR_LOOKBACK_DAYS": "1.5"}
-    )
-    assert settings.max_runs_per_tick == 3
-    assert settings.lookback == timedelta(days=1.5)
-
-
-@pytest.mark.parametrize(
-    ("name", "value", "message"),
-    [
-        ("LANDSAT_SENSOR_STATUS", "paused", "neither 'running' nor 'stopped'"),
-        ("LANDSAT_SENSOR_FIRST_TICK", "newest", "is not 'latest' or 'all'"),
-        ("LANDSAT_SENSOR_MAX_RUNS_PER_TICK", "0", "is below 1"),
-        ("LANDSAT_SENSOR_INTERVAL_SECONDS", "soon", "not a whole number"),
-        ("LANDSAT_SENSOR_LOOKBACK_DAYS", "-2", "is negative"),
-    ],
-)
-def test_bad_settings_name_the_variable(name, value, message):
-    with pytest.raises(SettingError, match=message) as raised:
-        build_scene_sensor({name: value})
-    assert name in str(raised.value)

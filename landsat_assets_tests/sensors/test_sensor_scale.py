@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from landsat_assets.sensors import SensorSettings
+from landsat_assets.settings import Settings
 from landsat_assets_tests.bench.sensor_scale import (
     ITEMS,
     PAGE_SIZE,
@@ -28,7 +28,7 @@ def test_tick_over_ten_thousand_new_items(small_demo_catalog: Path, tmp_path: Pa
         f"{tick.rss_growth_mb:.0f} MB, {tick.pages_served} pages, cursor {tick.cursor_bytes} bytes"
     )
     assert tick.pages_served == ITEMS // PAGE_SIZE
-    assert tick.run_requests == SensorSettings.max_runs_per_tick
+    assert tick.run_requests == Settings().sensor_max_runs_per_tick
     assert tick.rss_growth_mb < TICK_MEMORY_TARGET_MB
     assert tick.cursor_bytes < 10_000, "the cursor holds the requested scenes, not the backlog"
 

@@ -6,14 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from landsat_assets.errors import CursorError
 from landsat_assets.stac.scene import BandAsset, SceneRecord
-from landsat_assets.stac.watermark import (
-    CursorError,
-    FirstTick,
-    SceneCursor,
-    newest_versions,
-    plan_tick,
-)
+from landsat_assets.stac.watermark import FirstTick, SceneCursor, newest_versions, plan_tick
 
 DAY = timedelta(days=1)
 T0 = datetime(2024, 5, 1, 17, 30, tzinfo=UTC)

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from shapely.geometry import Polygon, box
 
+from landsat_assets.errors import AoiError
 from landsat_assets.stac.aoi import (
-    AoiError,
     bbox_geometry,
     footprint_intersects,
     load_aoi,

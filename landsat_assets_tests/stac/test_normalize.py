@@ -11,12 +11,8 @@ from typing import Any
 import pystac
 import pytest
 
-from landsat_assets.stac.normalize import (
-    ItemError,
-    normalize_item,
-    normalize_item_file,
-    normalize_platform,
-)
+from landsat_assets.errors import ItemError
+from landsat_assets.stac.normalize import normalize_item, normalize_item_file, normalize_platform
 
 
 def make_item(item_id: str = "LC08_L2SP_033032_20231008_02_T1", **properties: Any) -> dict:

@@ -13,7 +13,8 @@ import pytest
 import shapely
 import shapely.geometry
 
-from landsat_assets.stac.normalize import ItemError, normalize_item, normalize_item_file
+from landsat_assets.errors import ItemError
+from landsat_assets.stac.normalize import normalize_item, normalize_item_file
 from landsat_assets.stac.scene import (
     SCENE_KEY_PATTERN,
     BandAsset,

@@ -20,16 +20,10 @@ import pytest
 import shapely
 import shapely.geometry
 
+from landsat_assets.errors import CatalogError, ItemError
 from landsat_assets.stac.aoi import Aoi, load_aoi
-from landsat_assets.stac.normalize import ItemError
 from landsat_assets.stac.scene import SceneRecord
-from landsat_assets.stac.search import (
-    HTTP_RETRIES,
-    CatalogError,
-    SceneQuery,
-    iter_scenes,
-    search_scenes,
-)
+from landsat_assets.stac.search import HTTP_RETRIES, SceneQuery, iter_scenes, search_scenes
 from landsat_assets_tests.support.faults import FlakyProxy
 from landsat_assets_tests.support.processes import (
     LOOPBACK,

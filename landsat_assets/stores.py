@@ -142,14 +142,13 @@ class S3Store:
 
 
 def parse_storage_location(location: str) -> tuple[str, str] | Path:
-    """`s3://bucket/prefix` -> (bucket, prefix); anything else is a local folder."""
+    """`s3://bucket/prefix` -> (bucket, prefix); anything else is a local folder. A ValueError
+    says what is wrong with any other URL (the caller names the setting)."""
     if location.startswith("s3://"):
         bucket, _, prefix = location[len("s3://") :].partition("/")
         if not bucket:
-            raise ValueError(f"LANDSAT_STORAGE {location!r} names no bucket")
+            raise ValueError("names no bucket (expected s3://bucket/prefix)")
         return bucket, prefix.strip("/")
     if "://" in location:
-        raise ValueError(
-            f"LANDSAT_STORAGE {location!r}: only a local folder or s3://bucket/prefix is supported"
-        )
+        raise ValueError("only a local folder or s3://bucket/prefix is supported")
     return Path(location).expanduser().resolve()
