@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from landsat_assets.errors import InstanceError, LandsatAssetsError
-from landsat_assets.settings import Settings
+from landsat_assets.settings import Settings, parse_setting
 from landsat_assets.stac.scene import USGS_SR_OFFSET, USGS_SR_SCALE
 
 DEFAULT_DAGSTER_HOME = Path(".dagster_home")
@@ -126,32 +126,32 @@ def command_summary(args: argparse.Namespace) -> int:
 
 
 def command_ndvi(args: argparse.Namespace) -> int:
-    from landsat_assets.errors import SceneInputError
+    from landsat_assets.science.bands import open_scene_bands
     from landsat_assets.science.blocks import BandSource, default_readers
-    from landsat_assets.science.processing import open_scene_bands, write_ndvi
+    from landsat_assets.science.ndvi import write_ndvi
+    from landsat_assets.science.status import SceneStatus
 
     scene = Path(args.red).stem
-    try:
-        with open_scene_bands(scene, {"red": args.red, "nir08": args.nir, "qa_pixel": args.qa}):
-            pass
-        result = write_ndvi(
-            scene,
-            BandSource(args.red),
-            BandSource(args.nir),
-            BandSource(args.qa),
-            Path(args.out),
-            red_scale=(args.scale, args.offset),
-            nir_scale=(args.scale, args.offset),
-            min_clear_fraction=args.min_clear_fraction,
-            workers=default_readers(args.red),
-        )
-    except SceneInputError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    min_clear_fraction = parse_setting(
+        "LANDSAT_MIN_CLEAR_FRACTION", args.min_clear_fraction, given_as="--min-clear-fraction"
+    )
+    with open_scene_bands(scene, {"red": args.red, "nir08": args.nir, "qa_pixel": args.qa}):
+        pass
+    result = write_ndvi(
+        scene,
+        BandSource(args.red),
+        BandSource(args.nir),
+        BandSource(args.qa),
+        Path(args.out),
+        red_scale=(args.scale, args.offset),
+        nir_scale=(args.scale, args.offset),
+        min_clear_fraction=min_clear_fraction,
+        workers=default_readers(args.red),
+    )
     output = {
-        "status": result.status,
-        "reason": result.reason,
-        "output": str(Path(args.out)) if result.status == "processed" else None,
+        "status": result.status.value,
+        "reason": result.verdict.reason,
+        "output": str(Path(args.out)) if result.status is SceneStatus.PROCESSED else None,
         "aoi_clear_fraction": result.mask.clear_fraction,
         "aoi_cloud_fraction": result.mask.cloud_fraction,
         **result.statistics,
@@ -227,7 +227,11 @@ def build_parser() -> argparse.ArgumentParser:
     ndvi = commands.add_parser("ndvi", help="masked NDVI COG from three band files")
     for name in ("red", "nir", "qa", "out"):
         ndvi.add_argument(name)
-    ndvi.add_argument("--min-clear-fraction", type=float, default=0.0)
+    ndvi.add_argument(
+        "--min-clear-fraction",
+        default="0",
+        help="below this AOI clear fraction the scene is filtered and nothing is written",
+    )
     ndvi.add_argument("--scale", type=float, default=USGS_SR_SCALE, help="DN to reflectance")
     ndvi.add_argument("--offset", type=float, default=USGS_SR_OFFSET, help="DN to reflectance")
     ndvi.set_defaults(handler=command_ndvi)

@@ -343,15 +343,12 @@ class Settings:
             raise SettingError(f"{variable} is not a setting of landsat-assets{hint}")
         values = {}
         for item in dataclasses.fields(cls):
-            declaration: Setting = item.metadata["setting"]
-            text = env.get(declaration.variable) or ""
-            if not text.strip():
-                continue
-            try:
-                values[item.name] = declaration.parse(text)
-            except ValueError as error:
-                name = (given_as or {}).get(declaration.variable, declaration.variable)
-                raise SettingError(f"{name}={text!r}: {error}") from None
+            variable = item.metadata["setting"].variable
+            text = env.get(variable) or ""
+            if text.strip():
+                values[item.name] = parse_setting(
+                    variable, text, given_as=(given_as or {}).get(variable, variable)
+                )
         settings = cls(**values)
         if settings.start_date and settings.end_date and settings.start_date > settings.end_date:
             raise SettingError(
@@ -370,6 +367,16 @@ def resolve_aoi(spec: str | None) -> Aoi | None:
     if spec.strip().lower() == NO_AOI:
         return None
     return load_aoi(spec)
+
+
+def parse_setting(variable: str, text: str, *, given_as: str) -> Any:
+    """One setting's value from its text, as `Settings.from_env` parses it; the error names
+    the setting the way the person gave it (`given_as`)."""
+    (declaration,) = (d for d in declarations() if d.variable == variable)
+    try:
+        return declaration.parse(text)
+    except ValueError as error:
+        raise SettingError(f"{given_as}={text!r}: {error}") from None
 
 
 def as_settings(config: Settings | Mapping[str, str]) -> Settings:

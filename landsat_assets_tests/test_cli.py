@@ -140,7 +140,7 @@ def test_bad_settings_fail_clearly(tmp_path, small_demo_catalog):
     )
     assert bad_aoi.returncode != 0
     assert "10,5,0,6" in bad_aoi.stderr
-    assert bad_aoi.stderr.startswith("error: bbox")
+    assert bad_aoi.stderr.startswith("error: --aoi='10,5,0,6': bbox")
     missing = landsat_assets(
         "run", "--catalog", str(tmp_path / "missing.json"), env=base, cwd=tmp_path
     )

@@ -8,19 +8,19 @@ from landsat_assets.automation import SCENE_FOLLOWS_UPSTREAM
 from landsat_assets.io_managers.products import StagedFile, StoredRaster
 from landsat_assets.resources.processing import SceneProcessing
 from landsat_assets.resources.storage import LandsatStorage
+from landsat_assets.science.bands import band_number
 from landsat_assets.science.blocks import BandSource
+from landsat_assets.science.masks import MaskSummary
+from landsat_assets.science.ndvi import write_ndvi
 from landsat_assets.science.preview import ndvi_colour_bar, ndvi_preview
-from landsat_assets.science.processing import (
-    BAND_ORDER,
-    band_number,
-    write_ndvi,
-)
+from landsat_assets.science.status import SceneStatus, SceneVerdict, decide_scene_status
+from landsat_assets.stac.scene import SCENE_BANDS
 from landsat_assets.stores import product_key
 
 
 def band_scale(bands: StoredRaster, role: str) -> tuple[float, float]:
     """(scale, offset) of a band of `scene_bands`, as recorded from the STAC item."""
-    index = BAND_ORDER.index(role)
+    index = SCENE_BANDS.index(role)
     return float(bands.scales[index]), float(bands.offsets[index])
 
 
@@ -45,26 +45,9 @@ def ndvi(
     for key in context.partition_keys:
         bands, mask = scene_bands[key], cloud_mask[key]
         summary = stored_mask_summary(mask, usable)
-        if bands is None or summary is None or summary.counts.valid_pixels == 0:
-            context.add_asset_metadata(
-                {"status": "no_data", "reason": "no valid pixels over the AOI"}, partition_key=key
-            )
-            products[key] = None
-            continue
-        if summary.clear_fraction < processing.min_clear_fraction:
-            reason = (
-                f"filtered: AOI clear fraction {summary.clear_fraction:.1%} is below "
-                f"min_clear_fraction {processing.min_clear_fraction:.1%}"
-            )
-            context.log.info(f"{key}: {reason}; no NDVI raster written")
-            context.add_asset_metadata(
-                {
-                    "status": "filtered_cloudy",
-                    "reason": reason,
-                    "aoi_clear_fraction": MetadataValue.float(summary.clear_fraction),
-                },
-                partition_key=key,
-            )
+        verdict = decide_scene_status(summary, processing.min_clear_fraction)
+        if bands is None or verdict.status is not SceneStatus.PROCESSED:
+            not_processed(context, key, verdict, summary)
             products[key] = None
             continue
         staged = storage.store().staging_dir() / f"{key}.tif"
@@ -77,20 +60,18 @@ def ndvi(
             red_scale=band_scale(bands, "red"),
             nir_scale=band_scale(bands, "nir08"),
             usable_classes=usable,
+            min_clear_fraction=processing.min_clear_fraction,
             workers=processing.readers_for(bands.uri),
             progress=progress_logger(context, "computing NDVI", key),
         )
-        if result.status != "processed":
-            context.add_asset_metadata(
-                {"status": result.status, "reason": result.reason or "no valid NDVI pixel"},
-                partition_key=key,
-            )
+        if result.status is not SceneStatus.PROCESSED:
+            not_processed(context, key, result.verdict, result.mask)
             products[key] = None
             continue
         stats = result.statistics
         context.add_asset_metadata(
             {
-                "status": "processed",
+                "status": result.status.value,
                 "valid_pixel_count": int(stats["valid_pixel_count"]),
                 **{
                     name: MetadataValue.float(float(stats[name]))
@@ -106,3 +87,17 @@ def ndvi(
         )
         products[key] = StagedFile(staged)
     return products
+
+
+def not_processed(
+    context: AssetExecutionContext, key: str, verdict: SceneVerdict, mask: MaskSummary | None
+) -> None:
+    """Say why a scene has no NDVI raster, in the log and on its materialization."""
+    context.log.info(f"{key}: {verdict.status.value}: {verdict.reason}; no NDVI raster written")
+    fraction = (
+        {} if mask is None else {"aoi_clear_fraction": MetadataValue.float(mask.clear_fraction)}
+    )
+    context.add_asset_metadata(
+        {"status": verdict.status.value, "reason": verdict.reason or "", **fraction},
+        partition_key=key,
+    )

@@ -7,15 +7,12 @@ from landsat_assets.automation import SCENE_FOLLOWS_UPSTREAM
 from landsat_assets.io_managers.products import StagedFile, StoredRaster
 from landsat_assets.resources.processing import SceneProcessing
 from landsat_assets.resources.storage import LandsatStorage
+from landsat_assets.science.bands import band_number
 from landsat_assets.science.blocks import BandSource
+from landsat_assets.science.masks import ClassCounts, MaskSummary, write_cloud_mask
 from landsat_assets.science.preview import mask_legend, mask_preview
-from landsat_assets.science.processing import (
-    ClassCounts,
-    MaskSummary,
-    band_number,
-    write_cloud_mask,
-)
 from landsat_assets.science.qa import MaskClass
+from landsat_assets.science.status import SceneStatus
 from landsat_assets.stores import product_key
 
 MASK_CODES = ", ".join(f"{int(c)} {c.name.lower()}" for c in MaskClass)
@@ -42,7 +39,10 @@ def cloud_mask(
         bands = scene_bands[key]
         if bands is None:
             context.add_asset_metadata(
-                {"status": "no_data", "reason": "no bands for this scene (AOI misses it)"},
+                {
+                    "status": SceneStatus.NO_DATA.value,
+                    "reason": "no bands for this scene (AOI misses it)",
+                },
                 partition_key=key,
             )
             products[key] = None

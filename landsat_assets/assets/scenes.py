@@ -22,12 +22,9 @@ from landsat_assets.resources.catalog import LandsatCatalog
 from landsat_assets.resources.imagery import ImagerySource
 from landsat_assets.resources.processing import SceneProcessing
 from landsat_assets.resources.storage import LandsatStorage
-from landsat_assets.science.processing import (
-    BAND_ORDER,
-    check_declared_shape,
-    extract_scene_bands,
-)
-from landsat_assets.stac.scene import SceneRecord
+from landsat_assets.science.bands import check_declared_shape, extract_scene_bands
+from landsat_assets.science.status import SceneStatus
+from landsat_assets.stac.scene import SCENE_BANDS, SceneRecord
 from landsat_assets.stores import product_key
 
 
@@ -94,7 +91,7 @@ def scene_bands(
             record = landsat_scene[key]
             staged = storage.store().staging_dir() / f"{key}.tif"
             with permanent_scene_errors():
-                hrefs = {r: imagery.readable_href(key, record.bands[r]) for r in BAND_ORDER}
+                hrefs = {r: imagery.readable_href(key, record.bands[r]) for r in SCENE_BANDS}
                 check_declared_shape(
                     key, record.shape, hrefs["red"], pixel_budget=processing.pixel_budget
                 )
@@ -103,7 +100,9 @@ def scene_bands(
                     hrefs,
                     staged,
                     aoi_wgs84=aoi,
-                    scales={r: (record.bands[r].scale, record.bands[r].offset) for r in BAND_ORDER},
+                    scales={
+                        r: (record.bands[r].scale, record.bands[r].offset) for r in SCENE_BANDS
+                    },
                     pixel_budget=processing.pixel_budget,
                     workers=processing.readers_for(hrefs["red"]),
                     progress=progress_logger(context, "reading bands", key),
@@ -111,7 +110,8 @@ def scene_bands(
             if extract is None:
                 context.log.warning(f"{key}: the AOI does not intersect the scene; no bands")
                 context.add_asset_metadata(
-                    {"status": "no_data", "reason": "the AOI misses the scene"}, partition_key=key
+                    {"status": SceneStatus.NO_DATA.value, "reason": "the AOI misses the scene"},
+                    partition_key=key,
                 )
                 products[key] = None
                 continue

@@ -8,7 +8,8 @@ from landsat_assets.assets.masks import stored_mask_summary
 from landsat_assets.automation import SCENE_FOLLOWS_UPSTREAM
 from landsat_assets.io_managers.products import StoredRaster
 from landsat_assets.resources.processing import SceneProcessing
-from landsat_assets.science.processing import statistics_from_tags
+from landsat_assets.science.statistics import statistics_from_tags
+from landsat_assets.science.status import SceneStatus, decide_scene_status
 from landsat_assets.science.summary import STATS_COLUMNS, stats_row, summarize, summary_plot
 from landsat_assets.stac.scene import SceneRecord
 
@@ -43,21 +44,23 @@ def scene_ndvi_stats(
             if summary
             else {}
         )
-        if ndvi[key] is not None:
-            row = stats_row(
-                landsat_scene[key],
-                status="processed",
-                statistics=statistics_from_tags(ndvi[key].tags),
-                **fractions,
-            )
-        elif summary is None or summary.counts.valid_pixels == 0:
-            row = stats_row(landsat_scene[key], status="no_data", **fractions)
-        else:
-            row = stats_row(landsat_scene[key], status="filtered_cloudy", **fractions)
+        statistics = statistics_from_tags(ndvi[key].tags) if ndvi[key] is not None else None
+        verdict = decide_scene_status(
+            summary,
+            processing.min_clear_fraction,
+            index_pixels=int(statistics["valid_pixel_count"]) if statistics else 0,
+        )
+        row = stats_row(
+            landsat_scene[key],
+            status=verdict.status,
+            statistics=statistics if verdict.status is SceneStatus.PROCESSED else None,
+            **fractions,
+        )
         rows[key] = row
         context.add_asset_metadata(
             {
-                "status": row.at[0, "status"],
+                "status": verdict.status.value,
+                **({"reason": verdict.reason} if verdict.reason else {}),
                 "ndvi_mean": MetadataValue.float(float(row.at[0, "ndvi_mean"])),
                 "aoi_clear_fraction": MetadataValue.float(float(row.at[0, "aoi_clear_fraction"])),
             },

@@ -59,9 +59,10 @@ from landsat_assets.assets.common import per_scene, storage_link
 from landsat_assets.errors import InputError, LandsatAssetsError
 from landsat_assets.io_managers.products import StoredRaster
 from landsat_assets.resources.storage import LandsatStorage
-from landsat_assets.science.processing import BAND_ORDER
 from landsat_assets.science.qa import MaskClass
+from landsat_assets.science.status import SceneStatus
 from landsat_assets.settings import Settings, as_settings
+from landsat_assets.stac.scene import SCENE_BANDS
 from landsat_assets.stores import ProductStore, product_key
 
 USER_SCRIPT_ASSET = "user_scene_product"
@@ -358,7 +359,7 @@ class UserScript:
         extras = {
             "scene_key": scene,
             "scene_bands_uri": bands.uri,
-            "band_order": list(BAND_ORDER),
+            "band_order": list(SCENE_BANDS),
             "cloud_mask_uri": mask.uri,
             "mask_classes": {c.name.lower(): int(c) for c in MaskClass},
             "output_dir": str(scratch),
@@ -402,7 +403,10 @@ def _publish(
         for extension in formats:
             store.delete(product_key(USER_SCRIPT_ASSET, scene, extension))
         context.add_asset_metadata(
-            {"status": "no_data", "reason": "no bands or cloud mask for this scene"},
+            {
+                "status": SceneStatus.NO_DATA.value,
+                "reason": "no bands or cloud mask for this scene",
+            },
             partition_key=scene,
         )
         return

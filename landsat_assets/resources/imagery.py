@@ -10,8 +10,8 @@ from dagster import ConfigurableResource
 from pydantic import Field
 
 from landsat_assets.errors import SceneInputError
-from landsat_assets.science.processing import without_query
 from landsat_assets.stac.scene import BandAsset
+from landsat_assets.urls import without_query
 
 REMOTE_COG_OPTIONS: dict[str, str | int] = {
     # Opening a COG must not list its directory (one request saved per file on S3/HTTP).

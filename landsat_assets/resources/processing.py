@@ -6,8 +6,8 @@ from dagster import ConfigurableResource
 from pydantic import Field
 
 from landsat_assets.science import qa
+from landsat_assets.science.bands import DEFAULT_PIXEL_BUDGET
 from landsat_assets.science.blocks import default_readers
-from landsat_assets.science.processing import DEFAULT_PIXEL_BUDGET
 from landsat_assets.settings import Settings
 
 

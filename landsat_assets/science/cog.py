@@ -10,11 +10,13 @@ from __future__ import annotations
 import contextlib
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import rasterio
+import rasterio.io
 import rasterio.shutil
 
 from landsat_assets.science.windows import BLOCK_SIZE
@@ -53,16 +55,36 @@ _PUBLISH_CONFIG = {
 }
 
 
-def cog_creation_options(*, predictor: int, resampling: str) -> dict[str, str]:
-    return {
-        "COMPRESS": COG_COMPRESSION,
-        "PREDICTOR": {1: "NO", 2: "STANDARD", 3: "FLOATING_POINT"}[predictor],
-        "LEVEL": COG_COMPRESSION_LEVEL,
-        "BLOCKSIZE": str(BLOCK_SIZE),
-        "OVERVIEW_RESAMPLING": resampling,
-        "NUM_THREADS": "ALL_CPUS",
-        "BIGTIFF": "IF_SAFER",
-    }
+@dataclass(frozen=True)
+class CogProfile:
+    """How one kind of raster product is laid out: its TIFF predictor (which suits the data
+    type) and how its overviews are resampled (which suits what the values mean)."""
+
+    predictor: str
+    overview_resampling: str
+
+    def creation_options(self) -> dict[str, str]:
+        return {
+            "COMPRESS": COG_COMPRESSION,
+            "PREDICTOR": self.predictor,
+            "LEVEL": COG_COMPRESSION_LEVEL,
+            "BLOCKSIZE": str(BLOCK_SIZE),
+            "OVERVIEW_RESAMPLING": self.overview_resampling,
+            "NUM_THREADS": "ALL_CPUS",
+            "BIGTIFF": "IF_SAFER",
+        }
+
+
+CLASS_COG = CogProfile(predictor="NO", overview_resampling="MODE")
+"""Categorical codes (the cloud mask): differencing class codes gains nothing, and an overview
+pixel takes its most frequent class."""
+
+DN_COG = CogProfile(predictor="STANDARD", overview_resampling="NEAREST")
+"""Integer digital numbers (the band extract): horizontal differencing, and overviews that keep
+real DNs and QA bit patterns (an average of two QA words means nothing)."""
+
+INDEX_COG = CogProfile(predictor="FLOATING_POINT", overview_resampling="AVERAGE")
+"""Float32 index values (NDVI): the floating-point predictor, and averaged overviews."""
 
 
 @contextlib.contextmanager
@@ -88,12 +110,41 @@ def scratch_path(final: Path) -> Iterator[Path]:
         scratch.unlink(missing_ok=True)
 
 
-def publish_cog(scratch: Path, final: Path, *, predictor: int, resampling: str) -> None:
+def publish_cog(scratch: Path, final: Path, cog: CogProfile) -> None:
     """Copy `scratch` to a valid COG at `final`; readers see the old file or the new one."""
     with rasterio.Env(**_PUBLISH_CONFIG), atomic_path(final) as temporary:
-        rasterio.shutil.copy(
-            scratch,
-            temporary,
-            driver="COG",
-            **cog_creation_options(predictor=predictor, resampling=resampling),
-        )
+        rasterio.shutil.copy(scratch, temporary, driver="COG", **cog.creation_options())
+
+
+class CogDraft:
+    """A raster product being written: a tiled scratch GeoTIFF beside its final path, made a
+    COG under the final name when the `cog_draft` block ends, unless discarded."""
+
+    def __init__(self, scratch: Path, profile: Mapping[str, Any]) -> None:
+        self.path = scratch
+        self.profile = dict(profile)
+        self.discarded = False
+
+    def writer(self) -> rasterio.io.DatasetWriter:
+        """The scratch file opened for writing, with `profile` (size, type, grid)."""
+        return rasterio.open(self.path, "w", **SCRATCH_PROFILE, **self.profile)
+
+    def updater(self) -> rasterio.io.DatasetWriter:
+        """The written scratch file, opened to add what was learnt afterwards (tags)."""
+        return rasterio.open(self.path, "r+")
+
+    def discard(self) -> None:
+        """Publish nothing: whatever the final path holds stays as it is."""
+        self.discarded = True
+
+
+@contextlib.contextmanager
+def cog_draft(out: Path, profile: Mapping[str, Any], cog: CogProfile) -> Iterator[CogDraft]:
+    """Write a product through a scratch GeoTIFF, then publish it at `out` as a COG laid out
+    by `cog`, atomically. On an error, or after `discard()`, nothing is published and the
+    scratch file is removed."""
+    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES), scratch_path(out) as scratch:
+        draft = CogDraft(scratch, profile)
+        yield draft
+        if not draft.discarded:
+            publish_cog(scratch, out, cog)

@@ -1,12 +1,29 @@
-"""NDVI from Landsat C2 L2 surface reflectance, and its statistics in bounded memory."""
+"""NDVI from Landsat C2 L2 surface reflectance: the formula, and the masked NDVI COG with its
+statistics, written in one pass over the bands."""
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
+import rasterio
 
+from landsat_assets.science import qa
+from landsat_assets.science.bands import reading
+from landsat_assets.science.blocks import (
+    DEFAULT_WORKERS,
+    BandSource,
+    ProgressCallback,
+    process_blocks,
+)
+from landsat_assets.science.cog import INDEX_COG, cog_draft
+from landsat_assets.science.masks import ClassCounts, MaskSummary
+from landsat_assets.science.statistics import NdviStatistics, statistics_tags
+from landsat_assets.science.status import SceneStatus, SceneVerdict, decide_scene_status
+from landsat_assets.science.windows import block_windows
 from landsat_assets.stac.scene import VALID_SR_DN_MAX, VALID_SR_DN_MIN
 
 
@@ -50,137 +67,103 @@ def ndvi_block(
     return result
 
 
-def _sortable_keys(values: np.ndarray) -> np.ndarray:
-    """Map float32 values to uint32 keys whose unsigned order is the float order."""
-    bits = values.view(np.uint32)
-    negative = (bits & np.uint32(0x8000_0000)) != 0
-    return np.where(negative, ~bits, bits | np.uint32(0x8000_0000))
-
-
-def _raw_high_for_key_high() -> np.ndarray:
-    """For each high 16 bits of a sort key, the high 16 bits of the float32 it comes from:
-    the histogram is counted on the raw bits (no per-pixel key) and reordered once."""
-    key_high = np.arange(65536, dtype=np.int64)
-    return np.where(key_high >= 0x8000, key_high & 0x7FFF, 0xFFFF - key_high)
-
-
-_RAW_HIGH_FOR_KEY_HIGH = _raw_high_for_key_high()
-
-
-def _key_to_float(key: int) -> float:
-    bits = (key & 0x7FFF_FFFF) if key & 0x8000_0000 else (~key & 0xFFFF_FFFF)
-    return float(np.array([bits], dtype=np.uint32).view(np.float32)[0])
-
-
-@dataclass
-class NdviStatistics:
-    """Count, mean, std (population), min, max and exact median of valid NDVI values.
-
-    Mean and variance are merged block by block (Chan et al.), and the median is an
-    exact radix select over the float32 bit patterns: one 65,536-bin histogram while
-    blocks stream by, then `median_from` re-reads only the values in the bins that
-    hold the middle ranks. Memory stays at a few hundred kB whatever the scene size.
-    """
-
-    count: int = 0
-    mean: float = 0.0
-    m2: float = 0.0
-    minimum: float = float("inf")
-    maximum: float = float("-inf")
-    high_histogram: np.ndarray = field(default_factory=lambda: np.zeros(65536, dtype=np.int64))
-
-    def add(self, ndvi: np.ndarray) -> None:
-        values = ndvi[~np.isnan(ndvi)]
-        n = values.size
-        if n == 0:
-            return
-        squared_deviations = values.astype(np.float64)
-        block_mean = float(squared_deviations.mean())
-        squared_deviations -= block_mean
-        squared_deviations *= squared_deviations
-        block_m2 = float(squared_deviations.sum())
-        total = self.count + n
-        delta = block_mean - self.mean
-        self.mean += delta * n / total
-        self.m2 += block_m2 + delta * delta * self.count * n / total
-        self.count = total
-        self.minimum = min(self.minimum, float(values.min()))
-        self.maximum = max(self.maximum, float(values.max()))
-        raw_high = np.bincount(values.view(np.uint32) >> np.uint32(16), minlength=65536)
-        self.high_histogram += raw_high[_RAW_HIGH_FOR_KEY_HIGH]
-
-    def merge(self, other: NdviStatistics) -> None:
-        if other.count == 0:
-            return
-        total = self.count + other.count
-        delta = other.mean - self.mean
-        self.mean += delta * other.count / total
-        self.m2 += other.m2 + delta * delta * self.count * other.count / total
-        self.count = total
-        self.minimum = min(self.minimum, other.minimum)
-        self.maximum = max(self.maximum, other.maximum)
-        self.high_histogram += other.high_histogram
+@dataclass(frozen=True)
+class NdviResult:
+    verdict: SceneVerdict
+    mask: MaskSummary
+    statistics: dict[str, float | int]
 
     @property
-    def std(self) -> float:
-        return (self.m2 / self.count) ** 0.5 if self.count else float("nan")
+    def status(self) -> SceneStatus:
+        return self.verdict.status
 
-    def median_ranks(self) -> tuple[int, int]:
-        """Zero-based ranks whose mean is the median (equal for an odd count)."""
-        return (self.count - 1) // 2, self.count // 2
 
-    def high_bins_for(self, ranks: tuple[int, ...]) -> dict[int, int]:
-        """For each rank, the high 16-bit bin holding it, mapped to that bin's first rank."""
-        cumulative = np.cumsum(self.high_histogram)
-        bins: dict[int, int] = {}
-        for rank in ranks:
-            high = int(np.searchsorted(cumulative, rank, side="right"))
-            bins[high] = int(cumulative[high - 1]) if high else 0
-        return bins
+def write_ndvi(
+    scene: str,
+    red: BandSource,
+    nir: BandSource,
+    qa_source: BandSource,
+    out: Path,
+    *,
+    red_scale: tuple[float, float],
+    nir_scale: tuple[float, float],
+    usable_classes: Iterable[qa.MaskClass] = qa.DEFAULT_USABLE_CLASSES,
+    min_clear_fraction: float = 0.0,
+    workers: int = DEFAULT_WORKERS,
+    progress: ProgressCallback | None = None,
+) -> NdviResult:
+    """Masked float32 NDVI COG (NaN = no value) plus its statistics, in one pass over the bands.
 
-    def median_from(self, blocks) -> float:
-        """The exact median, given a second pass over the same NDVI blocks."""
-        if self.count == 0:
-            return float("nan")
-        ranks = self.median_ranks()
-        bins = self.high_bins_for(ranks)
-        low_histograms = {high: np.zeros(65536, dtype=np.int64) for high in bins}
-        # A high bin is a contiguous range of floats, so two comparisons pick a superset of
-        # its values and only those get sort keys; the key test below stays the exact one.
-        first = _key_to_float(min(bins) << 16)
-        last = _key_to_float((max(bins) << 16) | 0xFFFF)
-        bounded = not (math.isnan(first) or math.isnan(last))
-        for block in blocks:
-            if bounded:
-                values = block[(block >= first) & (block <= last)]
-            else:
-                values = block[~np.isnan(block)]
-            if values.size == 0:
-                continue
-            keys = _sortable_keys(values)
-            high = keys >> np.uint32(16)
-            for bin_high, histogram in low_histograms.items():
-                selected = keys[high == bin_high] & np.uint32(0xFFFF)
-                if selected.size:
-                    histogram += np.bincount(selected.astype(np.int64), minlength=65536)
-        picked = []
-        for rank in ranks:
-            for bin_high, first_rank in bins.items():
-                cumulative = np.cumsum(low_histograms[bin_high])
-                offset = rank - first_rank
-                if 0 <= offset < cumulative[-1]:
-                    low = int(np.searchsorted(cumulative, offset, side="right"))
-                    picked.append(_key_to_float((bin_high << 16) | low))
-                    break
-        return float((np.float64(picked[0]) + np.float64(picked[1])) / 2)
-
-    def as_dict(self, median: float) -> dict[str, float | int]:
-        empty = self.count == 0
-        return {
-            "valid_pixel_count": self.count,
-            "ndvi_mean": float("nan") if empty else self.mean,
-            "ndvi_median": median,
-            "ndvi_std": self.std,
-            "ndvi_min": float("nan") if empty else self.minimum,
-            "ndvi_max": float("nan") if empty else self.maximum,
+    The scene's status comes from `decide_scene_status` once the pass has counted its pixels;
+    unless it is PROCESSED nothing is written at `out`. `red_scale`/`nir_scale` are
+    (scale, offset) pairs turning DNs into reflectance.
+    """
+    usable = frozenset(usable_classes)
+    lookup = qa.usable_lookup(usable)
+    with rasterio.open(red.path) as src:
+        profile = {
+            "count": 1,
+            "dtype": "float32",
+            "nodata": float("nan"),
+            "crs": src.crs,
+            "transform": src.transform,
+            "height": src.height,
+            "width": src.width,
         }
+
+    def compute(_window: rasterio.windows.Window, arrays: list[np.ndarray]):
+        red_dn, nir_dn, qa_pixel = arrays
+        classes = qa.classify(qa_pixel)
+        block_counts = ClassCounts()
+        block_counts.add(classes)
+        ndvi = ndvi_block(
+            red_dn,
+            nir_dn,
+            np.take(lookup, classes),
+            red_scale=red_scale[0],
+            red_offset=red_scale[1],
+            nir_scale=nir_scale[0],
+            nir_offset=nir_scale[1],
+        )
+        block_statistics = NdviStatistics()
+        block_statistics.add(ndvi)
+        return ndvi, block_counts, block_statistics
+
+    counts = ClassCounts()
+    statistics = NdviStatistics()
+    with reading(scene), cog_draft(out, profile, INDEX_COG) as draft:
+        with draft.writer() as dst:
+            dst.set_band_description(1, "ndvi")
+            dst.update_tags(scene=scene)
+            # The workers only read (GDAL decodes without the GIL) and the numpy work stays in
+            # this thread: computing in the workers too cost about 1 s more CPU per full
+            # scene in GIL hand-offs, for no gain in wall time (docs/performance.md).
+            for window, arrays in process_blocks(
+                [red, nir, qa_source],
+                block_windows(profile["height"], profile["width"]),
+                lambda _w, arrays: arrays,
+                workers=workers,
+                progress=progress,
+            ):
+                ndvi, block_counts, block_statistics = compute(window, arrays)
+                counts.merge(block_counts)
+                statistics.merge(block_statistics)
+                dst.write(ndvi, 1, window=window)
+        mask = MaskSummary.from_counts(counts, usable)
+        verdict = decide_scene_status(mask, min_clear_fraction, index_pixels=statistics.count)
+        if verdict.status is not SceneStatus.PROCESSED:
+            draft.discard()
+            return NdviResult(verdict, mask, statistics.as_dict(math.nan))
+        median = statistics.median_from(
+            ndvi
+            for _w, ndvi in process_blocks(
+                [BandSource(str(draft.path))],
+                block_windows(profile["height"], profile["width"]),
+                lambda _w, arrays: arrays[0],
+                workers=workers,
+            )
+        )
+        summary = statistics.as_dict(median)
+        with draft.updater() as dst:
+            dst.update_tags(1, **statistics_tags(summary))
+    return NdviResult(verdict, mask, summary)

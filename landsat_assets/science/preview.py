@@ -20,6 +20,7 @@ from matplotlib.patches import Patch
 from PIL import Image
 
 from landsat_assets.science.qa import MASK_CLASS_COLOURS, MaskClass
+from landsat_assets.science.status import SceneStatus
 
 PREVIEW_PIXELS = 256
 NDVI_COLOUR_MAP = "RdYlGn"
@@ -104,10 +105,10 @@ def timeseries_plot(
     """AOI mean NDVI over time; scenes filtered for clouds are marked on the time axis."""
     figure, axes = plt.subplots(figsize=(8, 3.5))
     rows = list(zip(datetimes, means, statuses, strict=True))
-    processed = [(d, m) for d, m, s in rows if s == "processed"]
+    processed = [(d, m) for d, m, s in rows if s == SceneStatus.PROCESSED]
     if processed:
         axes.plot(*zip(*processed, strict=True), "o-", color="#1a9850", label=labels["processed"])
-    filtered = [d for d, _m, s in rows if s == "filtered_cloudy"]
+    filtered = [d for d, _m, s in rows if s == SceneStatus.FILTERED_CLOUDY]
     if filtered:
         axes.plot(filtered, [-0.95] * len(filtered), "x", color="#777", label=labels["filtered"])
     axes.set_ylim(-1, 1)

@@ -8,6 +8,7 @@ from collections.abc import Iterable, Mapping
 import pandas as pd
 
 from landsat_assets.science.preview import timeseries_plot
+from landsat_assets.science.status import SceneStatus
 from landsat_assets.stac.scene import SceneRecord
 
 STATS_COLUMNS: dict[str, str] = {
@@ -29,8 +30,6 @@ STATS_COLUMNS: dict[str, str] = {
 }
 """Columns of `scene_ndvi_stats` and `ndvi_summary`, with their pandas dtypes."""
 
-STATUSES = ("processed", "filtered_cloudy", "no_data")
-
 _NO_STATISTICS = {
     "valid_pixel_count": 0,
     "ndvi_mean": math.nan,
@@ -44,13 +43,11 @@ _NO_STATISTICS = {
 def stats_row(
     record: SceneRecord,
     *,
-    status: str,
+    status: SceneStatus,
     clear_fraction: float = math.nan,
     cloud_fraction: float = math.nan,
     statistics: Mapping[str, float | int] | None = None,
 ) -> pd.DataFrame:
-    if status not in STATUSES:
-        raise ValueError(f"unknown scene status {status!r}")
     row = {
         "scene_id": record.scene_key,
         "datetime": record.datetime,
@@ -61,7 +58,7 @@ def stats_row(
         "aoi_clear_fraction": clear_fraction,
         "aoi_cloud_fraction": cloud_fraction,
         **(dict(statistics) if statistics else _NO_STATISTICS),
-        "status": status,
+        "status": SceneStatus(status).value,
     }
     return pd.DataFrame([row], columns=list(STATS_COLUMNS)).astype(STATS_COLUMNS)
 

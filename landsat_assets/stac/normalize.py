@@ -25,7 +25,7 @@ from pystac.utils import make_absolute_href, str_to_datetime
 
 from landsat_assets.errors import ItemError, SceneKeyError
 from landsat_assets.stac.scene import (
-    REQUIRED_BANDS,
+    SCENE_BANDS,
     USGS_QA_FILL,
     USGS_SR_NODATA,
     USGS_SR_OFFSET,
@@ -225,7 +225,7 @@ def _record(
         raise ItemError(f"{label}: no assets")
     bands = {
         name: _band(item, assets, name, base_href=base_href, label=label, hrefs=hrefs)
-        for name in REQUIRED_BANDS
+        for name in SCENE_BANDS
     }
     red_asset = assets["red"]
     shape = _first(red_asset.get("proj:shape"), properties.get("proj:shape"))

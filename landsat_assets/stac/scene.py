@@ -9,7 +9,8 @@ from typing import Any, Literal
 
 from landsat_assets.errors import SceneKeyError
 
-REQUIRED_BANDS = ("red", "nir08", "qa_pixel")
+SCENE_BANDS = ("red", "nir08", "qa_pixel")
+"""The bands every scene needs, in the order of the `scene_bands` product (band = index + 1)."""
 
 USGS_SR_SCALE = 2.75e-05
 USGS_SR_OFFSET = -0.2

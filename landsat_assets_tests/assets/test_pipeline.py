@@ -16,6 +16,7 @@ from landsat_assets.jobs import SCENE_ASSETS, SUMMARY_ASSETS
 from landsat_assets.partitions import register_scenes
 from landsat_assets.runner import contiguous_batches, run_pipeline
 from landsat_assets.science.summary import STATS_COLUMNS
+from landsat_assets_tests.support.catalogs import band_file, copy_catalog, one_day_env
 
 
 @pytest.fixture
@@ -171,3 +172,33 @@ def test_unusable_item_is_reported_and_the_others_still_run(instance, pipeline_e
     assert not report.failures
     assert item["id"] not in {r.scene_key for r in report.found}
     assert len(report.summary) == len(report.found) > 0
+
+
+def test_clear_pixels_outside_the_valid_dn_range_are_no_data_everywhere(
+    instance, small_demo_catalog, tmp_path
+):
+    """The NDVI metadata, the statistics row and the summary all carry the one decided status:
+    a clear scene whose red DNs are all above the valid range has no NDVI value, so it is
+    `no_data` with that reason (not `filtered_cloudy`, as the stats row once said)."""
+    catalog = copy_catalog(small_demo_catalog, tmp_path / "catalog")
+    record = build_definitions({"LANDSAT_STAC_URL": str(catalog)}).resources["catalog"].search()[0]
+    red = band_file(catalog, record.item_id, "red")
+    with rasterio.open(red) as dataset:
+        profile, pixels = dataset.profile, dataset.read(1)
+    profile.update(driver="GTiff")
+    with rasterio.open(red, "w", **profile) as dataset:
+        dataset.write(np.where(pixels == 0, 0, 50_000).astype(np.uint16), 1)
+    env = {
+        "LANDSAT_STAC_URL": str(catalog),
+        "LANDSAT_STORAGE": str(tmp_path / "storage"),
+        "LANDSAT_MIN_CLEAR_FRACTION": "0",
+        **one_day_env(record.datetime),
+    }
+    report = run_pipeline(instance, build_definitions(env), scenes_per_run=1, echo=lambda _: None)
+    assert report.ok and [r.scene_key for r in report.found] == [record.scene_key]
+    ndvi = latest_metadata(instance, "ndvi", record.scene_key)
+    stats = latest_metadata(instance, "scene_ndvi_stats", record.scene_key)
+    assert ndvi["status"] == stats["status"] == "no_data"
+    assert "valid DN range 7273..43636" in ndvi["reason"] == stats["reason"]
+    assert list(report.summary["status"]) == ["no_data"]
+    assert not (tmp_path / "storage" / "ndvi" / f"{record.scene_key}.tif").exists()

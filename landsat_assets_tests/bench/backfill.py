@@ -21,17 +21,14 @@ from landsat_assets.definitions import build_definitions
 from landsat_assets.demo import DEMO_AOI_PATH
 from landsat_assets.demo.catalog import build_demo_catalog
 from landsat_assets.runner import run_pipeline
+from landsat_assets.science.bands import extract_scene_bands
 from landsat_assets.science.blocks import BandSource
-from landsat_assets.science.processing import (
-    BAND_ORDER,
-    extract_scene_bands,
-    write_cloud_mask,
-    write_ndvi,
-)
+from landsat_assets.science.masks import write_cloud_mask
+from landsat_assets.science.ndvi import write_ndvi
 from landsat_assets.science.summary import stats_row, summarize, summary_plot
 from landsat_assets.settings import Settings
 from landsat_assets.stac.aoi import load_aoi
-from landsat_assets.stac.scene import SceneRecord
+from landsat_assets.stac.scene import SCENE_BANDS, SceneRecord
 from landsat_assets_tests.bench import verdict
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -61,8 +58,8 @@ def plain_loop(records: list[SceneRecord], out: Path) -> None:
 def scene_row(record: SceneRecord, out: Path, aoi: dict[str, Any]) -> pd.DataFrame:
     key = record.scene_key
     bands = out / f"{key}_bands.tif"
-    hrefs = {role: record.bands[role].href for role in BAND_ORDER}
-    scales = {role: (record.bands[role].scale, record.bands[role].offset) for role in BAND_ORDER}
+    hrefs = {role: record.bands[role].href for role in SCENE_BANDS}
+    scales = {role: (record.bands[role].scale, record.bands[role].offset) for role in SCENE_BANDS}
     if extract_scene_bands(key, hrefs, bands, aoi_wgs84=aoi, scales=scales) is None:
         return stats_row(record, status="no_data")
     mask = write_cloud_mask(key, BandSource(str(bands), 3), out / f"{key}_mask.tif")

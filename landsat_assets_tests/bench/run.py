@@ -40,7 +40,7 @@ import rasterio.warp
 
 from landsat_assets.demo import FULL_SCENE_SHAPE, write_scene_bands
 from landsat_assets.demo.scenes import Regime, band_file_name
-from landsat_assets.science.processing import extract_scene_bands
+from landsat_assets.science.bands import extract_scene_bands
 from landsat_assets.science.windows import block_windows
 from landsat_assets.stac.scene import (
     USGS_SR_OFFSET,

@@ -10,8 +10,8 @@ from rio_cogeo.cogeo import cog_validate
 
 from landsat_assets.science import qa
 from landsat_assets.science.blocks import BandSource
-from landsat_assets.science.ndvi import NdviStatistics, ndvi_block
-from landsat_assets.science.processing import write_ndvi
+from landsat_assets.science.ndvi import ndvi_block, write_ndvi
+from landsat_assets.science.statistics import NdviStatistics
 from landsat_assets.stac.scene import USGS_SR_OFFSET, USGS_SR_SCALE
 from landsat_assets_tests.support.rasters import reference_ndvi, synthetic_scene, write_band
 
@@ -109,7 +109,7 @@ def test_cloudy_scene_is_filtered_and_writes_nothing(tmp_path):
     out = tmp_path / "ndvi.tif"
     result = usgs_ndvi(bands, out, min_clear_fraction=0.95)
     assert result.status == "filtered_cloudy"
-    assert "below min_clear_fraction" in result.reason
+    assert "below min_clear_fraction" in result.verdict.reason
     assert not out.exists()
     assert list(tmp_path.glob(".ndvi.tif*")) == []
 

@@ -7,14 +7,10 @@ import pytest
 import rasterio
 
 from landsat_assets.errors import SceneInputError, TransientReadError
+from landsat_assets.science.bands import extract_scene_bands, open_scene_bands, read_failure
 from landsat_assets.science.blocks import BandSource
-from landsat_assets.science.processing import (
-    extract_scene_bands,
-    open_scene_bands,
-    read_failure,
-    write_cloud_mask,
-    write_ndvi,
-)
+from landsat_assets.science.masks import write_cloud_mask
+from landsat_assets.science.ndvi import write_ndvi
 from landsat_assets.science.qa import MaskClass
 from landsat_assets.stac.scene import USGS_SR_OFFSET, USGS_SR_SCALE
 from landsat_assets_tests.support.rasters import reference_ndvi, synthetic_scene, write_band
