@@ -30,15 +30,16 @@ from landsat_assets.resources.storage import LandsatStorage
 from landsat_assets.sensors import build_scene_sensor
 from landsat_assets.settings import Settings, as_settings
 
-AWS_VARIABLES = (
-    "AWS_ENDPOINT_URL",
-    "AWS_REGION",
-    "AWS_ACCESS_KEY_ID",
-    "AWS_SECRET_ACCESS_KEY",
-    "AWS_SESSION_TOKEN",
-)
-"""boto3's own variables for S3 storage. Handed to Dagster as `EnvVar`, so the UI shows the
-variable's name, never its value; Dagster reads them from the process environment."""
+AWS_VARIABLES = {
+    "endpoint_url": "AWS_ENDPOINT_URL",
+    "region_name": "AWS_REGION",
+    "aws_access_key_id": "AWS_ACCESS_KEY_ID",
+    "aws_secret_access_key": "AWS_SECRET_ACCESS_KEY",
+    "aws_session_token": "AWS_SESSION_TOKEN",
+}
+"""boto3's own variables for S3 storage, by `S3Resource` field. Handed to Dagster as `EnvVar`,
+so the UI shows the variable's name, never its value; Dagster reads them from the process
+environment."""
 
 
 def build_resources(config: Settings | Mapping[str, str] = os.environ) -> dict[str, Any]:
@@ -46,7 +47,7 @@ def build_resources(config: Settings | Mapping[str, str] = os.environ) -> dict[s
     AWS variables are set; given `Settings`, the process environment does."""
     settings = as_settings(config)
     env = os.environ if isinstance(config, Settings) else config
-    s3_settings = {name.lower(): EnvVar(name) for name in AWS_VARIABLES if env.get(name)}
+    s3_settings = {field: EnvVar(name) for field, name in AWS_VARIABLES.items() if env.get(name)}
     storage = LandsatStorage(location=settings.storage, s3=S3Resource(**s3_settings))
     return {
         "catalog": LandsatCatalog.from_settings(settings),
