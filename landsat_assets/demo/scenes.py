@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import math
 import os
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -39,6 +38,7 @@ from landsat_assets.stac.scene import (
     USGS_SR_SCALE,
     VALID_SR_DN_MAX,
     VALID_SR_DN_MIN,
+    ProductId,
 )
 
 DEMO_AOI_PATH = Path(__file__).with_name("aoi.geojson")
@@ -49,12 +49,6 @@ FULL_SCENE_SHAPE: tuple[int, int] = (7811, 7681)
 LANDSAT_PIXEL_M = 30.0
 
 BAND_FILE_SUFFIXES = {"red": "SR_B4", "nir08": "SR_B5", "qa_pixel": "QA_PIXEL"}
-
-PRODUCT_ID_PATTERN = re.compile(
-    r"^L(?P<sensor>C)(?P<satellite>0[89])_(?P<correction>L2SP|L2SR)_"
-    r"(?P<path>\d{3})(?P<row>\d{3})_(?P<acquired>\d{8})_(?P<processed>\d{8})_"
-    r"(?P<collection>\d{2})_(?P<category>T1|T2|RT)$"
-)
 
 _TO_UTM = Transformer.from_crs(4326, UTM_EPSG, always_xy=True)
 
@@ -99,53 +93,6 @@ def wrs_scene(path: str, row: str) -> WrsScene:
     except KeyError:
         known = ", ".join(f"{p}/{r}" for p, r in WRS_SCENES)
         raise ValueError(f"path/row {path}/{row} is not in the demo world ({known})") from None
-
-
-@dataclass(frozen=True)
-class ProductId:
-    """The parts of a Collection 2 product id such as LC08_L2SP_033032_20230105_20230110_02_T1."""
-
-    satellite: int
-    correction: str
-    path: str
-    row: str
-    acquired: date
-    processed: date
-    collection: str
-    category: str
-
-    @classmethod
-    def parse(cls, product_id: str) -> ProductId:
-        match = PRODUCT_ID_PATTERN.fullmatch(product_id)
-        if match is None:
-            raise ValueError(
-                f"{product_id!r} is not a Landsat 8/9 Collection 2 Level-2 product id "
-                "(e.g. LC08_L2SP_033032_20230105_20230110_02_T1)"
-            )
-        return cls(
-            satellite=int(match["satellite"]),
-            correction=match["correction"],
-            path=match["path"],
-            row=match["row"],
-            acquired=datetime.strptime(match["acquired"], "%Y%m%d").date(),
-            processed=datetime.strptime(match["processed"], "%Y%m%d").date(),
-            collection=match["collection"],
-            category=match["category"],
-        )
-
-    def __str__(self) -> str:
-        return (
-            f"LC{self.satellite:02d}_{self.correction}_{self.path}{self.row}_"
-            f"{self.acquired:%Y%m%d}_{self.processed:%Y%m%d}_{self.collection}_{self.category}"
-        )
-
-    @property
-    def item_id(self) -> str:
-        """The Earth Search item id: the product id without the processing date."""
-        return (
-            f"LC{self.satellite:02d}_{self.correction}_{self.path}{self.row}_"
-            f"{self.acquired:%Y%m%d}_{self.collection}_{self.category}"
-        )
 
 
 def band_file_name(product_id: str, band: str) -> str:
@@ -823,6 +770,8 @@ def write_scene_bands(
     give byte-identical files, and the same scene as `build_demo_catalog` with that seed.
     """
     product = ProductId.parse(product_id)
+    if product.processed is None:
+        raise ValueError(f"{product_id!r} is not a full product id: it has no processing date")
     if acquired.tzinfo is None:
         acquired = acquired.replace(tzinfo=UTC)
     if acquired.astimezone(UTC).date() != product.acquired:

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,10 +13,8 @@ from pydantic import Field
 from landsat_assets.errors import SceneNotFoundError
 from landsat_assets.settings import DEFAULT_DEMO_CATALOG, NO_AOI, Settings, parse_date, resolve_aoi
 from landsat_assets.stac.aoi import Aoi
-from landsat_assets.stac.scene import SceneRecord
+from landsat_assets.stac.scene import ProductId, SceneRecord
 from landsat_assets.stac.search import BadItemHandler, SceneQuery, iter_scenes, search_scenes
-
-_ACQUISITION_DATE = re.compile(r"^L[COTEM]\d{2}_L2S[PR]_\d{6}_(\d{8})_")
 
 
 class LandsatCatalog(ConfigurableResource):
@@ -114,7 +111,7 @@ def _end_of(day: datetime) -> datetime:
 
 
 def _acquisition_day(scene_key: str) -> datetime:
-    match = _ACQUISITION_DATE.match(scene_key)
-    if not match:
-        raise ValueError(f"scene key {scene_key!r} does not carry a Landsat acquisition date")
-    return datetime.strptime(match.group(1), "%Y%m%d").replace(tzinfo=UTC)
+    product = ProductId.match(scene_key)
+    if product is None:
+        raise SceneNotFoundError(f"scene key {scene_key!r} is not a Landsat product id")
+    return datetime.combine(product.acquired, time(), tzinfo=UTC)

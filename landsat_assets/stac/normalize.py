@@ -14,7 +14,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
@@ -32,20 +32,11 @@ from landsat_assets.stac.scene import (
     USGS_SR_SCALE,
     Access,
     BandAsset,
+    ProductId,
     SceneRecord,
     validate_scene_key,
 )
 
-# LC09_L2SP_092068_20230607[_20230609]_02_T1[_SR]: the processing date and the _SR/_ST
-# suffix are what LandsatLook adds to the ids Earth Search and Planetary Computer use.
-PRODUCT_ID_PATTERN = re.compile(
-    r"^(?P<sensor>L[COTEM]0(?P<mission>[1-9]))_(?P<level>L[12][A-Z]{2})"
-    r"_(?P<path>\d{3})(?P<row>\d{3})_(?P<acquired>\d{8})(?:_(?P<processed>\d{8}))?"
-    r"_(?P<number>\d{2})_(?P<tier>T1|T2|RT|A1|A2)(?:_(?P<suffix>SR|ST))?$"
-)
-_HREF_PRODUCT_ID = re.compile(
-    r"(L[COTEM]0[1-9]_L[12][A-Z]{2}_\d{6}_\d{8})_(\d{8})(_\d{2}_(?:T1|T2|RT|A1|A2))"
-)
 _PLATFORM_PATTERN = re.compile(r"^landsat[\s_-]*0?([1-9])$", re.IGNORECASE)
 _STAC_VERSION_PATTERN = re.compile(r"^(\d+)\.(\d+)\.(\d+)(-\S+)?$")
 
@@ -125,8 +116,8 @@ def item_platform(item: Mapping[str, Any]) -> str | None:
     properties = _properties(item)
     if properties.get("platform") is not None:
         return normalize_platform(properties["platform"])
-    match = PRODUCT_ID_PATTERN.fullmatch(str(item.get("id", "")))
-    return f"landsat-{match.group('mission')}" if match else None
+    product = ProductId.match(str(item.get("id", "")))
+    return f"landsat-{product.satellite}" if product else None
 
 
 def item_datetime(item: Mapping[str, Any]) -> datetime:
@@ -213,7 +204,7 @@ def _record(
     if not isinstance(item_id, str) or not item_id:
         raise ItemError(f"{label}: no id")
     properties = _properties(item)
-    product = PRODUCT_ID_PATTERN.fullmatch(item_id)
+    product = ProductId.match(item_id)
     scene_key = _scene_key(item_id, product, label)
 
     platform = item_platform(item)
@@ -255,13 +246,8 @@ def _record(
     )
 
 
-def _scene_key(item_id: str, product: re.Match[str] | None, label: str) -> str:
-    key = item_id
-    if product is not None:
-        sensor, level, path, row, acquired, number, tier = product.group(
-            "sensor", "level", "path", "row", "acquired", "number", "tier"
-        )
-        key = f"{sensor}_{level}_{path}{row}_{acquired}_{number}_{tier}"
+def _scene_key(item_id: str, product: ProductId | None, label: str) -> str:
+    key = item_id if product is None else product.item_id
     try:
         return validate_scene_key(key)
     except SceneKeyError as error:
@@ -328,7 +314,7 @@ def _absolute(href: str, base_href: str | None, label: str, band: str) -> str:
 
 
 def _version(
-    item: Mapping[str, Any], product: re.Match[str] | None, red_href: str, scene_key: str
+    item: Mapping[str, Any], product: ProductId | None, red_href: str, scene_key: str
 ) -> str:
     """The most specific processing time available, as a fixed-width UTC ISO string so that
     plain string comparison orders reprocessings: `landsat:product_generated`, else the
@@ -338,13 +324,13 @@ def _version(
     generated = properties.get("landsat:product_generated")
     if generated:
         return _iso(_parse_time(item, "landsat:product_generated", generated))
-    processed = product.group("processed") if product else None
+    processed = product.processed if product else None
     if processed is None:
-        href_match = _HREF_PRODUCT_ID.search(red_href.rsplit("/", 1)[-1])
-        if href_match and f"{href_match.group(1)}{href_match.group(3)}" == scene_key:
-            processed = href_match.group(2)
+        in_file_name = ProductId.search(red_href.rsplit("/", 1)[-1])
+        if in_file_name and in_file_name.item_id == scene_key:
+            processed = in_file_name.processed
     if processed is not None:
-        return _iso(_parse_time(item, "processing date", processed))
+        return _iso(datetime.combine(processed, time(), tzinfo=UTC))
     for name in ("updated", "created"):
         if properties.get(name):
             return _iso(_parse_time(item, name, properties[name]))
@@ -352,13 +338,13 @@ def _version(
 
 
 def _wrs(
-    item: Mapping[str, Any], name: str, product: re.Match[str] | None, group: str, label: str
+    item: Mapping[str, Any], name: str, product: ProductId | None, part: str, label: str
 ) -> str:
     value = _properties(item).get(name)
     if value is None:
         if product is None:
             raise ItemError(f"{label}: no {name} and the id is not a Landsat product id")
-        return product.group(group)
+        return getattr(product, part)
     text = str(value).strip()
     if not text.isdigit() or len(text) > 3:
         raise ItemError(f"{label}: {name} {value!r} is not a WRS-2 number")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Literal
 
 from landsat_assets.errors import SceneKeyError
@@ -22,6 +22,88 @@ VALID_SR_DN_MAX = 43636
 SCENE_KEY_PATTERN = re.compile(r"^[A-Za-z0-9_]{1,128}$")
 
 Access = Literal["public", "requester_pays", "needs_signing"]
+
+_PRODUCT_ID = (
+    r"L(?P<sensor>[COTEM])(?P<satellite>0[1-9])_(?P<correction>L[12][A-Z]{2})"
+    r"_(?P<path>\d{3})(?P<row>\d{3})_(?P<acquired>\d{8})(?:_(?P<processed>\d{8}))?"
+    r"_(?P<collection>\d{2})_(?P<category>T1|T2|RT|A1|A2)"
+)
+PRODUCT_ID_PATTERN = re.compile(rf"^{_PRODUCT_ID}(?:_(?P<suffix>SR|ST))?$")
+"""LC09_L2SP_092068_20230607[_20230609]_02_T1[_SR]: the processing date and the _SR/_ST suffix
+are what LandsatLook adds to the ids Earth Search and Planetary Computer use."""
+_PRODUCT_ID_IN_TEXT = re.compile(rf"(?<![A-Za-z0-9]){_PRODUCT_ID}(?![0-9])")
+
+
+@dataclass(frozen=True)
+class ProductId:
+    """The parts of a Landsat Collection product id, e.g. LC08_L2SP_033032_20230105_20230110_02_T1
+    (sensor C, satellite 8, correction L2SP, path 033, row 032, acquired, processed, collection
+    02, category T1). The one parser of product ids: items, scene keys, file names, the demo."""
+
+    satellite: int
+    correction: str
+    path: str
+    row: str
+    acquired: date
+    processed: date | None
+    collection: str
+    category: str
+    sensor: str = "C"
+    suffix: str | None = None
+
+    @classmethod
+    def match(cls, text: str) -> ProductId | None:
+        """The product id that `text` is (None if it is not one)."""
+        found = PRODUCT_ID_PATTERN.fullmatch(text)
+        return None if found is None else cls._from(found)
+
+    @classmethod
+    def search(cls, text: str) -> ProductId | None:
+        """The first product id inside `text`, a band file name for example."""
+        found = _PRODUCT_ID_IN_TEXT.search(text)
+        return None if found is None else cls._from(found)
+
+    @classmethod
+    def parse(cls, text: str) -> ProductId:
+        product = cls.match(text)
+        if product is None:
+            raise ValueError(
+                f"{text!r} is not a Landsat Collection product id "
+                "(e.g. LC08_L2SP_033032_20230105_20230110_02_T1)"
+            )
+        return product
+
+    @classmethod
+    def _from(cls, found: re.Match[str]) -> ProductId:
+        processed = found["processed"]
+        return cls(
+            satellite=int(found["satellite"]),
+            correction=found["correction"],
+            path=found["path"],
+            row=found["row"],
+            acquired=datetime.strptime(found["acquired"], "%Y%m%d").date(),
+            processed=datetime.strptime(processed, "%Y%m%d").date() if processed else None,
+            collection=found["collection"],
+            category=found["category"],
+            sensor=found["sensor"],
+            suffix=found.groupdict().get("suffix"),
+        )
+
+    @property
+    def item_id(self) -> str:
+        """The id without processing date and suffix (Earth Search's item id), which is also
+        the scene key: every USGS reprocessing of an acquisition shares it."""
+        return (
+            f"L{self.sensor}{self.satellite:02d}_{self.correction}_{self.path}{self.row}_"
+            f"{self.acquired:%Y%m%d}_{self.collection}_{self.category}"
+        )
+
+    def __str__(self) -> str:
+        processed = f"_{self.processed:%Y%m%d}" if self.processed else ""
+        return (
+            f"L{self.sensor}{self.satellite:02d}_{self.correction}_{self.path}{self.row}_"
+            f"{self.acquired:%Y%m%d}{processed}_{self.collection}_{self.category}"
+        )
 
 
 def validate_scene_key(key: str) -> str:
