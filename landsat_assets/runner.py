@@ -8,7 +8,6 @@ bad scene fails alone, with its own error, and every other scene still lands.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -22,9 +21,12 @@ from dagster._core.storage.tags import (
 )
 from dagster._time import get_current_datetime
 
+from landsat_assets.assets.summaries import ndvi_summary
 from landsat_assets.console import PhaseProgress
-from landsat_assets.jobs import SCENE_ASSETS, scene_job, summary_job
+from landsat_assets.io_managers.products import TableIOManager
+from landsat_assets.jobs import SCENE_ASSETS, SUMMARY_ASSETS, scene_job, summary_job
 from landsat_assets.partitions import landsat_scenes, register_scenes
+from landsat_assets.scene_versions import materialized_versions
 from landsat_assets.stac.scene import SceneRecord
 
 MAX_FAILURES_SHOWN = 10
@@ -34,6 +36,8 @@ QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 log, where the UI shows it."""
 
 SCENE_ASSET_KEYS = [AssetKey(a.key.path) for a in SCENE_ASSETS]
+SUMMARY_FAILURE = ndvi_summary.key.to_user_string()
+"""The key of `RunReport.failures` under which a failed summary run is reported."""
 
 
 @dataclass
@@ -75,15 +79,10 @@ def stale_scene_keys(
     """Scenes whose products are missing, stale (code or upstream changed) or made from an
     older processing version of the scene than the catalog now has."""
     resolver = stale_status_resolver(instance, defs)
+    versions = materialized_versions(instance, [r.scene_key for r in records])
     stale = []
     for record in records:
-        latest = instance.get_latest_data_version_record(
-            AssetKey("landsat_scene"), is_source=False, partition_key=record.scene_key
-        )
-        materialization = latest.asset_materialization if latest else None
-        version = materialization.metadata.get("version") if materialization else None
-        recorded = version.value if version else None
-        if recorded != record.version or any(
+        if versions.get(record.scene_key) != record.version or any(
             resolver.get_status(asset_key, record.scene_key) != StaleStatus.FRESH
             for asset_key in SCENE_ASSET_KEYS
         ):
@@ -182,28 +181,25 @@ def run_pipeline(
         result = defs.resolve_job_def(summary_job.name).execute_in_process(
             instance=instance, run_config=QUIET_CONSOLE, raise_on_error=False
         )
-        summary_progress.advance("ndvi_summary, ndvi_timeseries_plot")
+        summary_progress.advance(", ".join(a.key.to_user_string() for a in SUMMARY_ASSETS))
         if not result.success:
-            report.failures["ndvi_summary"] = failure_message(result)
+            report.failures[SUMMARY_FAILURE] = failure_message(result)
     report.summary = load_summary(defs)
     return report
 
 
+SUMMARY_KEY = TableIOManager.key_for(ndvi_summary.key, None)
+
+
 def _summary_exists(defs: Definitions) -> bool:
-    return defs.resources["storage"].store().exists("ndvi_summary.parquet")
+    return defs.resources["storage"].store().exists(SUMMARY_KEY)
 
 
-def load_summary(defs_or_storage: Definitions | object) -> pd.DataFrame | None:
-    storage = (
-        defs_or_storage.resources["storage"]
-        if isinstance(defs_or_storage, Definitions)
-        else defs_or_storage
-    )
-    store = storage.store()
-    if not store.exists("ndvi_summary.parquet"):
-        return None
-
-    return pd.read_parquet(io.BytesIO(store.read_bytes("ndvi_summary.parquet")))
+def load_summary(defs: Definitions) -> pd.DataFrame | None:
+    """The summary table as stored, read the way its IO manager reads it (None if missing)."""
+    manager: TableIOManager = defs.resources["table_io_manager"]
+    store = manager.storage.store()
+    return manager.decode(store, SUMMARY_KEY) if store.exists(SUMMARY_KEY) else None
 
 
 def format_report(report: RunReport, storage_uri: str) -> str:
@@ -219,7 +215,7 @@ def format_report(report: RunReport, storage_uri: str) -> str:
     lines.append(f"  filtered for clouds  {counts.get('filtered_cloudy', 0)}")
     lines.append(f"  no data over AOI     {counts.get('no_data', 0)}")
     lines.append(
-        f"  failed               {len([k for k in report.failures if k != 'ndvi_summary'])}"
+        f"  failed               {len([k for k in report.failures if k != SUMMARY_FAILURE])}"
     )
     lines.append(f"  up to date, skipped  {len(report.up_to_date)}")
     if table is not None and len(table):

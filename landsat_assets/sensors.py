@@ -8,20 +8,14 @@ Settings (`LANDSAT_SENSOR_*`, docs/configuration.md) are read when the code loca
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from dagster import (
-    AssetKey,
-    AssetRecordsFilter,
-    DagsterEventType,
-    DagsterInstance,
     RunRequest,
     SensorDefinition,
     SensorEvaluationContext,
     SensorResult,
     SkipReason,
-    TextMetadataValue,
     sensor,
 )
 
@@ -30,6 +24,7 @@ from landsat_assets.errors import CatalogError, ItemError
 from landsat_assets.jobs import scene_job
 from landsat_assets.partitions import landsat_scenes, new_scene_keys
 from landsat_assets.resources.catalog import LandsatCatalog
+from landsat_assets.scene_versions import materialized_versions
 from landsat_assets.settings import Settings
 from landsat_assets.stac.watermark import (
     SceneCursor,
@@ -39,35 +34,8 @@ from landsat_assets.stac.watermark import (
 )
 
 SENSOR_NAME = "landsat_scene_sensor"
-SCENE_ASSET = AssetKey("landsat_scene")
-VERSION_METADATA = "version"
-LOOKUP_BATCH = 500
-"""Storage ids per query: well inside SQLite's limit on bound variables."""
 SCENE_VERSION_TAG = "landsat/scene_version"
 TRIGGER_TAG = "landsat/trigger"
-
-
-def materialized_versions(instance: DagsterInstance, keys: Iterable[str]) -> dict[str, str]:
-    """The scene version (`version` metadata of `landsat_scene`, which records the USGS
-    processing version whatever the run covered) materialized for each of `keys` that has one.
-    A few queries per thousand keys, so a first tick over an archive processed before (by
-    `landsat-assets run`, or before a cursor reset) stays fast."""
-    latest = instance.get_latest_storage_id_by_partition(
-        SCENE_ASSET, DagsterEventType.ASSET_MATERIALIZATION, partitions=set(keys)
-    )
-    storage_ids = sorted(latest.values())
-    versions: dict[str, str] = {}
-    for first in range(0, len(storage_ids), LOOKUP_BATCH):
-        batch = storage_ids[first : first + LOOKUP_BATCH]
-        result = instance.fetch_materializations(
-            AssetRecordsFilter(asset_key=SCENE_ASSET, storage_ids=batch), limit=len(batch)
-        )
-        for record in result.records:
-            event = record.asset_materialization
-            entry = event.metadata.get(VERSION_METADATA) if event else None
-            if event and event.partition and isinstance(entry, TextMetadataValue):
-                versions[event.partition] = entry.value
-    return versions
 
 
 def scan_start(

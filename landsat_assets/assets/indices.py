@@ -5,7 +5,12 @@ from dagster import AssetExecutionContext, MetadataValue, asset
 from landsat_assets.assets.common import per_scene, png_markdown, progress_logger, storage_link
 from landsat_assets.assets.masks import stored_mask_summary
 from landsat_assets.automation import SCENE_FOLLOWS_UPSTREAM
-from landsat_assets.io_managers.products import StagedFile, StoredRaster
+from landsat_assets.io_managers.products import (
+    RasterIOManager,
+    StagedFile,
+    StoredRaster,
+    product_uri,
+)
 from landsat_assets.resources.processing import SceneProcessing
 from landsat_assets.resources.storage import LandsatStorage
 from landsat_assets.science.bands import band_number
@@ -15,7 +20,6 @@ from landsat_assets.science.ndvi import write_ndvi
 from landsat_assets.science.preview import ndvi_colour_bar, ndvi_preview
 from landsat_assets.science.status import SceneStatus, SceneVerdict, decide_scene_status
 from landsat_assets.stac.scene import SCENE_BANDS
-from landsat_assets.stores import product_key
 
 
 def band_scale(bands: StoredRaster, role: str) -> tuple[float, float]:
@@ -81,7 +85,9 @@ def ndvi(
                 "preview": png_markdown(
                     ndvi_preview(str(staged)), f"NDVI {key}", ndvi_colour_bar()
                 ),
-                "storage": storage_link(storage.store().uri(product_key("ndvi", key, "tif"))),
+                "storage": storage_link(
+                    product_uri(storage, RasterIOManager, context.asset_key, key)
+                ),
             },
             partition_key=key,
         )

@@ -4,7 +4,12 @@ from dagster import AssetExecutionContext, MetadataValue, asset
 
 from landsat_assets.assets.common import per_scene, png_markdown, progress_logger, storage_link
 from landsat_assets.automation import SCENE_FOLLOWS_UPSTREAM
-from landsat_assets.io_managers.products import StagedFile, StoredRaster
+from landsat_assets.io_managers.products import (
+    RasterIOManager,
+    StagedFile,
+    StoredRaster,
+    product_uri,
+)
 from landsat_assets.resources.processing import SceneProcessing
 from landsat_assets.resources.storage import LandsatStorage
 from landsat_assets.science.bands import band_number
@@ -13,7 +18,6 @@ from landsat_assets.science.masks import ClassCounts, MaskSummary, write_cloud_m
 from landsat_assets.science.preview import mask_legend, mask_preview
 from landsat_assets.science.qa import MaskClass
 from landsat_assets.science.status import SceneStatus
-from landsat_assets.stores import product_key
 
 MASK_CODES = ", ".join(f"{int(c)} {c.name.lower()}" for c in MaskClass)
 
@@ -66,7 +70,9 @@ def cloud_mask(
                 "preview": png_markdown(
                     mask_preview(str(staged)), f"cloud mask {key}", mask_legend()
                 ),
-                "storage": storage_link(storage.store().uri(product_key("cloud_mask", key, "tif"))),
+                "storage": storage_link(
+                    product_uri(storage, RasterIOManager, context.asset_key, key)
+                ),
             },
             partition_key=key,
         )

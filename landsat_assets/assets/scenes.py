@@ -17,7 +17,7 @@ from landsat_assets.assets.common import (
     storage_link,
 )
 from landsat_assets.automation import SCENE_FOLLOWS_UPSTREAM
-from landsat_assets.io_managers.products import StagedFile
+from landsat_assets.io_managers.products import RasterIOManager, StagedFile, product_uri
 from landsat_assets.resources.catalog import LandsatCatalog
 from landsat_assets.resources.imagery import ImagerySource
 from landsat_assets.resources.processing import SceneProcessing
@@ -25,7 +25,9 @@ from landsat_assets.resources.storage import LandsatStorage
 from landsat_assets.science.bands import check_declared_shape, extract_scene_bands
 from landsat_assets.science.status import SceneStatus
 from landsat_assets.stac.scene import SCENE_BANDS, SceneRecord
-from landsat_assets.stores import product_key
+
+VERSION_METADATA = "version"
+"""`landsat_scene` metadata holding the scene's USGS processing version (scene_versions.py)."""
 
 
 @asset(
@@ -52,7 +54,7 @@ def landsat_scene(
                 "scene_cloud_cover": MetadataValue.float(
                     float("nan") if record.cloud_cover is None else record.cloud_cover
                 ),
-                "version": record.version,
+                VERSION_METADATA: record.version,
                 "catalog": catalog.source(),
             },
             partition_key=key,
@@ -126,7 +128,7 @@ def scene_bands(
                     "crs": extract.crs,
                     "bytes": staged.stat().st_size,
                     "storage": storage_link(
-                        storage.store().uri(product_key("scene_bands", key, "tif"))
+                        product_uri(storage, RasterIOManager, context.asset_key, key)
                     ),
                 },
                 partition_key=key,

@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 
 import pandas as pd
 import rasterio
-from dagster import ConfigurableIOManager, InputContext, OutputContext
+from dagster import AssetKey, ConfigurableIOManager, InputContext, OutputContext
 
 from landsat_assets.resources.storage import LandsatStorage
 from landsat_assets.stac.scene import SceneRecord
@@ -57,8 +57,10 @@ class ProductIOManager(ConfigurableIOManager):
     def decode(self, store: ProductStore, key: str) -> Any:
         raise NotImplementedError
 
-    def _key(self, asset_path: list[str], partition: str | None) -> str:
-        return product_key("/".join(asset_path), partition, self.extension)
+    @classmethod
+    def key_for(cls, asset_key: AssetKey, partition: str | None) -> str:
+        """Where this manager stores `asset_key` (one partition of it): the one layout."""
+        return product_key("/".join(asset_key.path), partition, cls.extension)
 
     def handle_output(self, context: OutputContext, obj: Any) -> None:
         store = self.storage.store()
@@ -66,7 +68,7 @@ class ProductIOManager(ConfigurableIOManager):
         if context.has_asset_partitions and not isinstance(obj, Mapping):
             raise TypeError(f"{context.asset_key.to_user_string()}: expected a dict by partition")
         for partition, value in values.items():
-            key = self._key(context.asset_key.path, partition)
+            key = self.key_for(context.asset_key, partition)
             if value is None:
                 store.delete(key)
                 continue
@@ -78,11 +80,11 @@ class ProductIOManager(ConfigurableIOManager):
     def load_input(self, context: InputContext) -> Any:
         store = self.storage.store()
         if not context.has_asset_partitions:
-            key = self._key(context.asset_key.path, None)
+            key = self.key_for(context.asset_key, None)
             return self.decode(store, key) if store.exists(key) else None
         loaded = {}
         for partition in context.asset_partition_keys:
-            key = self._key(context.asset_key.path, partition)
+            key = self.key_for(context.asset_key, partition)
             loaded[partition] = self.decode(store, key) if store.exists(key) else None
         return loaded
 
@@ -111,7 +113,9 @@ class TableIOManager(ProductIOManager):
         return path
 
     def decode(self, store: ProductStore, key: str) -> pd.DataFrame:
-        return pd.read_parquet(io.BytesIO(store.read_bytes(key)))
+        # One thread: Arrow's pool threads can release the Python file object while the
+        # interpreter finalizes, aborting the process (exit 134; Apache Arrow issue 34314).
+        return pd.read_parquet(io.BytesIO(store.read_bytes(key)), use_threads=False)
 
 
 class SceneRecordIOManager(ProductIOManager):
@@ -138,3 +142,13 @@ class PngIOManager(ProductIOManager):
 
     def decode(self, store: ProductStore, key: str) -> bytes:
         return store.read_bytes(key)
+
+
+def product_uri(
+    storage: LandsatStorage,
+    manager: type[ProductIOManager],
+    asset_key: AssetKey,
+    partition: str | None = None,
+) -> str:
+    """The URI of a product as `manager` lays it out in `storage` (for links in metadata)."""
+    return storage.store().uri(manager.key_for(asset_key, partition))
