@@ -256,10 +256,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+_NEGATIVE_NUMBER = re.compile(r"^-\.?\d")
+
+
+def with_negative_values_attached(argv: Sequence[str]) -> list[str]:
+    """`--aoi -105.3,39.9,-105.1,40.1` as `--aoi=-105.3,...`: argparse takes a value that starts
+    with a minus sign (any western longitude, southern latitude) for an option of its own."""
+    joined: list[str] = []
+    for token in argv:
+        previous = joined[-1] if joined else ""
+        if _NEGATIVE_NUMBER.match(token) and previous.startswith("--") and "=" not in previous:
+            joined[-1] = f"{previous}={token}"
+        else:
+            joined.append(token)
+    return joined
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     # BackfillPolicy is a beta parameter in Dagster 1.13; users cannot act on that warning.
     warnings.filterwarnings("ignore", message=r"Parameter `backfill_policy`")
-    args = build_parser().parse_args(argv)
+    arguments = sys.argv[1:] if argv is None else argv
+    args = build_parser().parse_args(with_negative_values_attached(arguments))
     try:
         return args.handler(args)
     except Exception as error:

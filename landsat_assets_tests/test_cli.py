@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from rio_cogeo.cogeo import cog_validate
 
+from landsat_assets import cli
 from landsat_assets.cli import root_cause
 from landsat_assets_tests.support.processes import free_port
 from landsat_assets_tests.support.rasters import synthetic_scene
@@ -178,3 +179,22 @@ def test_root_cause_masks_passwords_in_urls():
             raise RuntimeError("too many retries") from inner
     except RuntimeError as error:
         assert root_cause(error) == "could not connect to postgresql://dagster:***@db:5432/dagster"
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["run", "--aoi", "-105.3,39.9,-105.1,40.1"],
+        ["run", "--aoi=-105.3,39.9,-105.1,40.1"],
+        ["run", "--start", "2024-01-01", "--aoi", "-105.3,39.9,-105.1,40.1"],
+    ],
+)
+def test_negative_coordinates_are_values_in_both_forms(argv):
+    args = cli.build_parser().parse_args(cli.with_negative_values_attached(argv))
+    assert args.aoi == "-105.3,39.9,-105.1,40.1"
+
+
+def test_a_negative_bbox_reaches_the_settings_check(monkeypatch, capsys, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["run", "--aoi", "-200,39.9,-105.1,40.1"]) == 2
+    assert capsys.readouterr().err.startswith("error: --aoi='-200,39.9,-105.1,40.1': bbox")
