@@ -11,7 +11,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from dagster import BackfillPolicy, Definitions, EnvVar, in_process_executor
+from dagster import AssetSpec, BackfillPolicy, Definitions, EnvVar, in_process_executor
 from dagster_aws.s3 import S3Resource
 
 from landsat_assets.assets.user_script import ScriptSubprocessClient, user_script_assets
@@ -23,6 +23,7 @@ from landsat_assets.io_managers.products import (
     TableIOManager,
 )
 from landsat_assets.jobs import SCENE_ASSETS, SUMMARY_ASSETS, scene_job, summary_job
+from landsat_assets.provenance import setting_values, versioned
 from landsat_assets.resources.catalog import LandsatCatalog
 from landsat_assets.resources.imagery import ImagerySource
 from landsat_assets.resources.processing import SceneProcessing
@@ -64,18 +65,30 @@ def build_resources(config: Settings | Mapping[str, str] = os.environ) -> dict[s
 
 def build_definitions(config: Settings | Mapping[str, str] = os.environ) -> Definitions:
     """The code location for `config` (parsed into `Settings` when it is an environment).
-    The backfill policy and the summary's automation condition are attached here, since they
-    come from settings fixed when the code location loads."""
+    The backfill policy, the summary's automation condition and the settings part of each
+    product's code version (provenance.py) are attached here, since they come from settings
+    fixed when the code location loads."""
     settings = as_settings(config)
     runs_of = BackfillPolicy.multi_run(max_partitions_per_run=settings.scenes_per_run)
     summary_refresh = refreshes_summary(settings.summary_cron)
+    shaping = setting_values(settings)
+
+    def with_settings_version(spec: AssetSpec) -> AssetSpec:
+        product = spec.key.to_user_string()
+        return spec.replace_attributes(
+            code_version=versioned(spec.code_version or "", product, shaping)
+        )
+
     # Steps run in the run's own process: a scene's steps form one chain, each step already
     # keeps both cores busy with its block threads, and parallelism across scenes comes from
     # runs. The multiprocess default would start (and import Dagster in) a process per step.
     return Definitions(
         executor=in_process_executor,
         assets=[
-            *(a.with_attributes(backfill_policy=runs_of) for a in SCENE_ASSETS),
+            *(
+                a.with_attributes(backfill_policy=runs_of).map_asset_specs(with_settings_version)
+                for a in SCENE_ASSETS
+            ),
             *(a.with_attributes(automation_condition=summary_refresh) for a in SUMMARY_ASSETS),
             *(a.with_attributes(backfill_policy=runs_of) for a in user_script_assets(settings)),
         ],

@@ -13,20 +13,17 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 from dagster import AssetKey, DagsterInstance, Definitions, ExecuteInProcessResult
-from dagster._core.asset_graph_view.asset_graph_view import AssetGraphView, TemporalContext
-from dagster._core.definitions.data_version import CachingStaleStatusResolver, StaleStatus
 from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_END_TAG,
     ASSET_PARTITION_RANGE_START_TAG,
 )
-from dagster._time import get_current_datetime
 
 from landsat_assets.assets.summaries import ndvi_summary
 from landsat_assets.console import PhaseProgress
+from landsat_assets.freshness import scene_freshness
 from landsat_assets.io_managers.products import TableIOManager
 from landsat_assets.jobs import SCENE_ASSETS, SUMMARY_ASSETS, scene_job, summary_job
 from landsat_assets.partitions import landsat_scenes, register_scenes
-from landsat_assets.scene_versions import materialized_versions
 from landsat_assets.stac.scene import SceneRecord
 
 MAX_FAILURES_SHOWN = 10
@@ -53,41 +50,6 @@ class RunReport:
     @property
     def ok(self) -> bool:
         return not self.failures and not self.bad_items
-
-
-def stale_status_resolver(
-    instance: DagsterInstance, defs: Definitions
-) -> CachingStaleStatusResolver:
-    """Dagster's own staleness (code versions, upstream data versions), as the UI shows it."""
-    asset_graph = defs.resolve_asset_graph()
-    return CachingStaleStatusResolver(
-        instance,
-        asset_graph,
-        loading_context=AssetGraphView(
-            temporal_context=TemporalContext(
-                effective_dt=get_current_datetime(), last_event_id=None
-            ),
-            instance=instance,
-            asset_graph=asset_graph,
-        ),
-    )
-
-
-def stale_scene_keys(
-    instance: DagsterInstance, defs: Definitions, records: Sequence[SceneRecord]
-) -> list[str]:
-    """Scenes whose products are missing, stale (code or upstream changed) or made from an
-    older processing version of the scene than the catalog now has."""
-    resolver = stale_status_resolver(instance, defs)
-    versions = materialized_versions(instance, [r.scene_key for r in records])
-    stale = []
-    for record in records:
-        if versions.get(record.scene_key) != record.version or any(
-            resolver.get_status(asset_key, record.scene_key) != StaleStatus.FRESH
-            for asset_key in SCENE_ASSET_KEYS
-        ):
-            stale.append(record.scene_key)
-    return stale
 
 
 def contiguous_batches(
@@ -157,15 +119,18 @@ def run_pipeline(
     records = catalog.search(on_bad_item=lambda error: bad_items.append(str(error)))
     echo(f"Found {len(records)} scene(s).")
     new = register_scenes(instance, [r.scene_key for r in records])
-    stale = stale_scene_keys(instance, defs, records)
+    freshness = scene_freshness(instance, defs, records)
+    stale = list(freshness.stale)
     report = RunReport(
         found=records,
         bad_items=bad_items,
         new_partitions=new,
-        up_to_date=[r.scene_key for r in records if r.scene_key not in set(stale)],
+        up_to_date=[r.scene_key for r in records if r.scene_key not in freshness.stale],
     )
     if report.up_to_date:
-        echo(f"{len(report.up_to_date)} scene(s) already up to date: nothing to recompute.")
+        echo(f"{len(report.up_to_date)} scene(s) already up to date.")
+    for reason, count in freshness.reasons().most_common():
+        echo(f"{reason}: {count} scene(s) to recompute.")
     ordered = instance.get_dynamic_partitions(landsat_scenes.name)
     progress = PhaseProgress("scenes", len(stale))
     for batch in contiguous_batches(ordered, stale, scenes_per_run):
@@ -176,7 +141,7 @@ def run_pipeline(
                 errors.update(_execute_scenes(instance, defs, [key]))
         report.failures.update(errors)
         progress.advance(f"{batch[-1]}", steps=len(batch))
-    if stale or not _summary_exists(defs):
+    if stale or summary_is_behind(defs, records):
         summary_progress = PhaseProgress("summary", 1)
         result = defs.resolve_job_def(summary_job.name).execute_in_process(
             instance=instance, run_config=QUIET_CONSOLE, raise_on_error=False
@@ -191,8 +156,14 @@ def run_pipeline(
 SUMMARY_KEY = TableIOManager.key_for(ndvi_summary.key, None)
 
 
-def _summary_exists(defs: Definitions) -> bool:
-    return defs.resources["storage"].store().exists(SUMMARY_KEY)
+def summary_is_behind(defs: Definitions, records: Sequence[SceneRecord]) -> bool:
+    """Whether the stored summary is missing, unreadable, or lacks a row for a scene found
+    (a run killed between its scenes and its summary)."""
+    try:
+        table = load_summary(defs)
+    except (OSError, ValueError):
+        return True
+    return table is None or not {r.scene_key for r in records} <= set(table["scene_id"])
 
 
 def load_summary(defs: Definitions) -> pd.DataFrame | None:

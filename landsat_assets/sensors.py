@@ -22,9 +22,9 @@ from dagster import (
 from landsat_assets.automation import sensor_status
 from landsat_assets.errors import CatalogError, ItemError
 from landsat_assets.jobs import scene_job
+from landsat_assets.materializations import materialized_versions
 from landsat_assets.partitions import landsat_scenes, new_scene_keys
 from landsat_assets.resources.catalog import LandsatCatalog
-from landsat_assets.scene_versions import materialized_versions
 from landsat_assets.settings import Settings
 from landsat_assets.stac.watermark import (
     SceneCursor,

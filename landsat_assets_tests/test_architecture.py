@@ -12,14 +12,24 @@ import landsat_assets
 
 PACKAGE = Path(landsat_assets.__file__).resolve().parent
 
-PLAIN = ("errors", "urls", "stores", "console", "science", "stac", "demo", "settings")
+PLAIN = (
+    "errors",
+    "urls",
+    "stores",
+    "console",
+    "science",
+    "stac",
+    "demo",
+    "settings",
+    "provenance",
+)
 """The functional core: plain Python, numpy, rasterio, pystac; tested without Dagster."""
 
 LAYERS = [
     PLAIN,
     ("resources", "partitions"),
     ("io_managers",),
-    ("automation", "assets", "jobs", "scene_versions"),
+    ("automation", "assets", "jobs", "materializations"),
     ("sensors", "runner", "definitions"),
     ("cli",),
 ]

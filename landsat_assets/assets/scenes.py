@@ -17,7 +17,12 @@ from landsat_assets.assets.common import (
     storage_link,
 )
 from landsat_assets.automation import SCENE_FOLLOWS_UPSTREAM
-from landsat_assets.io_managers.products import RasterIOManager, StagedFile, product_uri
+from landsat_assets.io_managers.products import (
+    RasterIOManager,
+    SceneRecordIOManager,
+    StagedFile,
+    product_uri,
+)
 from landsat_assets.resources.catalog import LandsatCatalog
 from landsat_assets.resources.imagery import ImagerySource
 from landsat_assets.resources.processing import SceneProcessing
@@ -40,7 +45,7 @@ VERSION_METADATA = "version"
     description="The scene's STAC item, normalized; its version follows USGS reprocessing.",
 )
 def landsat_scene(
-    context: AssetExecutionContext, catalog: LandsatCatalog
+    context: AssetExecutionContext, catalog: LandsatCatalog, storage: LandsatStorage
 ) -> Output[dict[str, SceneRecord]]:
     with permanent_scene_errors():
         records = catalog.find_scenes(context.partition_keys)
@@ -56,6 +61,9 @@ def landsat_scene(
                 ),
                 VERSION_METADATA: record.version,
                 "catalog": catalog.source(),
+                "storage": storage_link(
+                    product_uri(storage, SceneRecordIOManager, context.asset_key, key)
+                ),
             },
             partition_key=key,
         )

@@ -3,11 +3,12 @@
 import pandas as pd
 from dagster import AssetExecutionContext, MetadataValue, Output, TableColumn, TableSchema, asset
 
-from landsat_assets.assets.common import per_scene, png_markdown
+from landsat_assets.assets.common import per_scene, png_markdown, storage_link
 from landsat_assets.assets.masks import stored_mask_summary
 from landsat_assets.automation import SCENE_FOLLOWS_UPSTREAM
-from landsat_assets.io_managers.products import StoredRaster
+from landsat_assets.io_managers.products import StoredRaster, TableIOManager, product_uri
 from landsat_assets.resources.processing import SceneProcessing
+from landsat_assets.resources.storage import LandsatStorage
 from landsat_assets.science.statistics import statistics_from_tags
 from landsat_assets.science.status import SceneStatus, decide_scene_status
 from landsat_assets.science.summary import STATS_COLUMNS, stats_row, summarize, summary_plot
@@ -33,6 +34,7 @@ def scene_ndvi_stats(
     cloud_mask: dict[str, StoredRaster | None],
     ndvi: dict[str, StoredRaster | None],
     processing: SceneProcessing,
+    storage: LandsatStorage,
 ) -> dict[str, pd.DataFrame]:
     usable = processing.usable()
     rows: dict[str, pd.DataFrame] = {}
@@ -61,6 +63,9 @@ def scene_ndvi_stats(
             {
                 "status": verdict.status.value,
                 **({"reason": verdict.reason} if verdict.reason else {}),
+                "storage": storage_link(
+                    product_uri(storage, TableIOManager, context.asset_key, key)
+                ),
                 "ndvi_mean": MetadataValue.float(float(row.at[0, "ndvi_mean"])),
                 "aoi_clear_fraction": MetadataValue.float(float(row.at[0, "aoi_clear_fraction"])),
             },

@@ -12,9 +12,10 @@ from dagster import AssetKey, DagsterInstance, Definitions, materialize
 from dagster._core.definitions.data_version import StaleStatus
 
 from landsat_assets.definitions import build_definitions, build_resources
+from landsat_assets.freshness import scene_freshness, stale_status_resolver
 from landsat_assets.jobs import SCENE_ASSETS, SUMMARY_ASSETS, scene_job, summary_job
 from landsat_assets.partitions import register_scenes
-from landsat_assets.runner import run_pipeline, stale_scene_keys, stale_status_resolver
+from landsat_assets.runner import run_pipeline
 from landsat_assets.stac.search import SceneQuery, search_scenes
 from landsat_assets_tests.support.catalogs import add_item, copy_catalog, read_item
 
@@ -73,6 +74,10 @@ def test_rematerializing_gives_identical_bytes(
     assert len(instance.get_runs()) == 6
 
 
+def stale_scenes(instance: DagsterInstance, defs: Definitions, records) -> list[str]:
+    return list(scene_freshness(instance, defs, records).stale)
+
+
 def status(instance: DagsterInstance, defs: Definitions, asset: str, key: str) -> StaleStatus:
     resolver = stale_status_resolver(instance, defs)
     return resolver.get_status(AssetKey(asset), key)
@@ -92,16 +97,18 @@ def test_code_version_and_reprocessing_make_exactly_the_affected_stale(
     assert report.ok, report.failures
     keys = [r.scene_key for r in report.found]
     assert len(keys) >= 2
-    assert stale_scene_keys(instance, defs, report.found) == []
+    assert stale_scenes(instance, defs, report.found) == []
 
     changed = [
-        asset.map_asset_specs(lambda spec: spec.replace_attributes(code_version="2"))
+        asset.map_asset_specs(
+            lambda spec: spec.replace_attributes(code_version="2" + spec.code_version[1:])
+        )
         if asset.key == AssetKey("cloud_mask")
         else asset
-        for asset in SCENE_ASSETS
+        for asset in defs.assets
     ]
     new_code = Definitions(
-        assets=[*changed, *SUMMARY_ASSETS],
+        assets=changed,
         jobs=[scene_job, summary_job],
         resources=build_resources(env),
     )
@@ -111,7 +118,7 @@ def test_code_version_and_reprocessing_make_exactly_the_affected_stale(
         # Dagster marks the changed asset itself; the runner then re-runs every scene asset
         # of a scene with anything not fresh, so its downstream products are rebuilt too.
         assert status(instance, new_code, "cloud_mask", key) == StaleStatus.STALE, key
-    assert sorted(stale_scene_keys(instance, new_code, report.found)) == sorted(keys)
+    assert sorted(stale_scenes(instance, new_code, report.found)) == sorted(keys)
 
     victim = report.found[0]
     reprocessed = copy.deepcopy(read_item(catalog, victim.item_id))
@@ -121,8 +128,8 @@ def test_code_version_and_reprocessing_make_exactly_the_affected_stale(
             asset["href"] = f"../{victim.item_id}/{asset['href'].removeprefix('./')}"
     add_item(catalog, "reprocessed", reprocessed)
     records = defs.resources["catalog"].search()
-    assert stale_scene_keys(instance, defs, records) == [victim.scene_key]
+    assert stale_scenes(instance, defs, records) == [victim.scene_key]
 
     rerun = run_pipeline(instance, defs, scenes_per_run=4, echo=quiet)
     assert rerun.ok and sorted(rerun.up_to_date) == sorted(k for k in keys if k != victim.scene_key)
-    assert stale_scene_keys(instance, defs, records) == []
+    assert stale_scenes(instance, defs, records) == []

@@ -1,0 +1,135 @@
+"""The one rule for "up to date", and the reasons a scene is not.
+
+A scene's products are up to date when the instance records a materialization of each, made
+from the scene version the catalog has now, with the code and settings of today (Dagster's
+own staleness, which the UI shows too: provenance.py puts the settings in code versions),
+and every product it recorded writing is where the current storage keeps it. Storage is the
+truth: a product deleted from storage, or a storage switched to another place, makes the
+scene stale whatever the instance says.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from dagster import AssetKey, AssetMaterialization, DagsterInstance, Definitions
+from dagster._core.asset_graph_view.asset_graph_view import AssetGraphView, TemporalContext
+from dagster._core.definitions.data_version import (
+    CODE_VERSION_TAG,
+    CachingStaleStatusResolver,
+    StaleStatus,
+)
+from dagster._time import get_current_datetime
+
+from landsat_assets.assets.scenes import VERSION_METADATA
+from landsat_assets.io_managers.products import ProductIOManager
+from landsat_assets.jobs import SCENE_ASSETS
+from landsat_assets.materializations import latest_materializations
+from landsat_assets.provenance import changed_settings
+from landsat_assets.stac.scene import SceneRecord
+from landsat_assets.stores import ProductStore
+
+STORAGE_METADATA = "storage"
+"""Materialization metadata linking the product written (absent: no product was written)."""
+
+NEW_SCENE = "new scene"
+REPROCESSED = "reprocessed by USGS"
+INCOMPLETE = "products missing from the instance"
+MOVED = "LANDSAT_STORAGE changed"
+MISSING = "products missing from storage"
+UPSTREAM = "upstream products changed"
+
+
+@dataclass(frozen=True)
+class Freshness:
+    stale: dict[str, list[str]]
+    """Scene key -> why it must be recomputed, for every scene that is not up to date."""
+
+    def reasons(self) -> Counter[str]:
+        """How many scenes each reason applies to."""
+        return Counter(reason for reasons in self.stale.values() for reason in reasons)
+
+
+def stale_status_resolver(
+    instance: DagsterInstance, defs: Definitions
+) -> CachingStaleStatusResolver:
+    """Dagster's own staleness (code versions, upstream data versions), as the UI shows it."""
+    asset_graph = defs.resolve_asset_graph()
+    return CachingStaleStatusResolver(
+        instance,
+        asset_graph,
+        loading_context=AssetGraphView(
+            temporal_context=TemporalContext(
+                effective_dt=get_current_datetime(), last_event_id=None
+            ),
+            instance=instance,
+            asset_graph=asset_graph,
+        ),
+    )
+
+
+def scene_freshness(
+    instance: DagsterInstance, defs: Definitions, records: Sequence[SceneRecord]
+) -> Freshness:
+    """Which of `records` are not up to date, and why (see the module's rule)."""
+    keys = [r.scene_key for r in records]
+    graph = defs.resolve_asset_graph()
+    resolver = stale_status_resolver(instance, defs)
+    store = defs.resources["storage"].store()
+    asset_keys = [asset.key for asset in SCENE_ASSETS]
+    latest = {key: latest_materializations(instance, key, keys) for key in asset_keys}
+    managers = {key: type(defs.resources[graph.get(key).io_manager_key]) for key in asset_keys}
+    present = {key: frozenset(store.keys_under(key.to_user_string())) for key in asset_keys}
+    stale: dict[str, list[str]] = {}
+    for record in records:
+        scene = record.scene_key
+        scene_record = latest[asset_keys[0]].get(scene)
+        if scene_record is None:
+            stale[scene] = [NEW_SCENE]
+            continue
+        reasons: list[str] = []
+        version = scene_record.metadata.get(VERSION_METADATA)
+        if version is None or version.value != record.version:
+            reasons.append(REPROCESSED)
+        for asset_key in asset_keys:
+            event = latest[asset_key].get(scene)
+            if event is None:
+                reasons.append(INCOMPLETE)
+                continue
+            current = graph.get(asset_key).code_version or ""
+            recorded = (event.tags or {}).get(CODE_VERSION_TAG)
+            reasons.extend(f"{name} changed" for name in changed_settings(recorded, current))
+            reasons.extend(
+                _storage_problems(
+                    event, store, present[asset_key], managers[asset_key], asset_key, scene
+                )
+            )
+        if not reasons and any(
+            resolver.get_status(asset_key, scene) != StaleStatus.FRESH for asset_key in asset_keys
+        ):
+            reasons.append(UPSTREAM)
+        if reasons:
+            stale[scene] = list(dict.fromkeys(reasons))
+    return Freshness(stale)
+
+
+def _storage_problems(
+    event: AssetMaterialization,
+    store: ProductStore,
+    present: frozenset[str],
+    manager: type[ProductIOManager],
+    asset_key: AssetKey,
+    scene: str,
+) -> list[str]:
+    """MOVED when the product was written somewhere the current storage is not, MISSING when
+    it was written here but is gone; nothing when no product was written (a filtered scene's
+    NDVI) or it is in place."""
+    link = event.metadata.get(STORAGE_METADATA)
+    if link is None:
+        return []
+    key = manager.key_for(asset_key, scene)
+    if str(link.value) != store.uri(key):
+        return [MOVED]
+    return [] if key in present else [MISSING]

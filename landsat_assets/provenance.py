@@ -1,0 +1,73 @@
+"""What shapes each per-scene product besides its inputs: the settings it was made with.
+
+Each product's Dagster code version is its code's own version followed by the settings that
+shape it, in a readable form (`1;aoi=3f2a9c1b20de;min_clear_fraction=0.2`). Dagster records
+the code version on every materialization, so a changed setting makes exactly the affected
+products stale, in the UI and for `landsat-assets run` alike, and `changed_settings` can say
+which setting changed since a product was made.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import shapely
+
+from landsat_assets.settings import Settings, resolve_aoi
+
+PRODUCT_SETTINGS: dict[str, tuple[str, ...]] = {
+    "scene_bands": ("aoi",),
+    "cloud_mask": ("usable_classes",),
+    "ndvi": ("usable_classes", "min_clear_fraction"),
+    "scene_ndvi_stats": ("usable_classes", "min_clear_fraction"),
+}
+"""The settings each product is made from directly. Products downstream of a changed one
+follow through Dagster's data versions (an upstream change makes them stale too)."""
+
+SETTING_NAMES = {
+    "aoi": "AOI",
+    "usable_classes": "usable classes",
+    "min_clear_fraction": "min clear fraction",
+}
+"""How people call each setting, in messages."""
+
+_SEPARATOR = ";"
+
+
+def setting_values(settings: Settings) -> dict[str, str]:
+    """Each product-shaping setting as a short, stable text: equal texts, equal products. The
+    AOI is a hash of its geometry, so the same area given another way is the same AOI."""
+    aoi = resolve_aoi(settings.aoi)
+    geometry = "none" if aoi is None else shapely.normalize(aoi.geometry).wkb_hex
+    return {
+        "aoi": hashlib.sha256(geometry.encode()).hexdigest()[:12],
+        "usable_classes": "+".join(sorted(c.name.lower() for c in settings.usable_classes)),
+        "min_clear_fraction": f"{settings.min_clear_fraction:g}",
+    }
+
+
+def versioned(code_version: str, product: str, values: dict[str, str]) -> str:
+    """`code_version` of `product` followed by the settings that shape it."""
+    shaping = [f"{name}={values[name]}" for name in PRODUCT_SETTINGS.get(product, ())]
+    return _SEPARATOR.join([code_version, *shaping])
+
+
+def changed_settings(recorded: str | None, current: str) -> list[str]:
+    """What differs between the code version a product was made with and the current one, in
+    people's words ("AOI", "code"); empty when they are equal."""
+    if recorded is None or recorded == current:
+        return []
+    old, new = _parts(recorded), _parts(current)
+    changed = [
+        SETTING_NAMES.get(name, name)
+        for name in sorted(old.keys() | new.keys())
+        if name and old.get(name) != new.get(name)
+    ]
+    if old.get("") != new.get(""):
+        changed.append("code")
+    return changed
+
+
+def _parts(code_version: str) -> dict[str, str]:
+    base, *settings = code_version.split(_SEPARATOR)
+    return {"": base, **dict(part.partition("=")[::2] for part in settings)}

@@ -1,0 +1,108 @@
+"""Storage is the truth: a changed AOI, threshold or storage, a deleted product, a corrupt or
+incomplete summary are all put right by the next `landsat-assets run`, which says why, and
+recomputes nothing more than they affect."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from dagster import DagsterInstance
+
+from landsat_assets.definitions import build_definitions
+from landsat_assets.runner import RunReport, run_pipeline
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def env(tiny_catalog: Path, tmp_path: Path) -> dict[str, str]:
+    return {
+        "LANDSAT_STAC_URL": str(tiny_catalog),
+        "LANDSAT_STORAGE": str(tmp_path / "storage"),
+        "LANDSAT_END_DATE": "2023-03-01",
+        "LANDSAT_MIN_CLEAR_FRACTION": "0",
+    }
+
+
+def run(instance: DagsterInstance, env: dict[str, str]) -> tuple[RunReport, list[str]]:
+    lines: list[str] = []
+    report = run_pipeline(instance, build_definitions(env), scenes_per_run=4, echo=lines.append)
+    assert report.ok, report.failures
+    return report, lines
+
+
+def recomputed(report: RunReport) -> set[str]:
+    return {r.scene_key for r in report.found} - set(report.up_to_date)
+
+
+@pytest.fixture
+def first(instance: DagsterInstance, env: dict[str, str]) -> RunReport:
+    report, _lines = run(instance, env)
+    assert len(report.found) >= 3 and recomputed(report) == {r.scene_key for r in report.found}
+    again, lines = run(instance, env)
+    assert recomputed(again) == set(), lines
+    return report
+
+
+def test_a_changed_aoi_recomputes_every_scene_and_says_why(instance, env, first):
+    whole_scenes = dict(env, LANDSAT_AOI="none")
+    report, lines = run(instance, whole_scenes)
+    assert recomputed(report) == {r.scene_key for r in first.found}
+    assert f"AOI changed: {len(first.found)} scene(s) to recompute." in lines
+    assert (report.summary["valid_pixel_count"] > first.summary["valid_pixel_count"]).all()
+    again, _lines = run(instance, whole_scenes)
+    assert recomputed(again) == set()
+
+
+def test_a_stricter_threshold_recomputes_and_filters(instance, env, first):
+    strict = dict(env, LANDSAT_MIN_CLEAR_FRACTION="1")
+    report, lines = run(instance, strict)
+    assert recomputed(report) == {r.scene_key for r in first.found}
+    assert f"min clear fraction changed: {len(first.found)} scene(s) to recompute." in lines
+    cloudy = report.summary["aoi_clear_fraction"] < 1
+    assert cloudy.any()
+    assert (report.summary.loc[cloudy, "status"] == "filtered_cloudy").all()
+    storage = Path(env["LANDSAT_STORAGE"])
+    for scene in report.summary.loc[cloudy, "scene_id"]:
+        assert not (storage / "ndvi" / f"{scene}.tif").exists(), scene
+
+
+def test_a_new_storage_gets_every_product(instance, env, first, tmp_path):
+    moved = dict(env, LANDSAT_STORAGE=str(tmp_path / "elsewhere"))
+    report, lines = run(instance, moved)
+    assert recomputed(report) == {r.scene_key for r in first.found}
+    assert f"LANDSAT_STORAGE changed: {len(first.found)} scene(s) to recompute." in lines
+    assert len(report.summary) == len(first.found)
+    processed = report.summary[report.summary["status"] == "processed"]["scene_id"]
+    assert len(processed) and all(
+        (tmp_path / "elsewhere" / "ndvi" / f"{scene}.tif").exists() for scene in processed
+    )
+
+
+def test_a_deleted_product_is_made_again_and_nothing_else(instance, env, first):
+    storage = Path(env["LANDSAT_STORAGE"])
+    victim = sorted((storage / "ndvi").glob("*.tif"))[0]
+    victim.unlink()
+    report, lines = run(instance, env)
+    assert recomputed(report) == {victim.stem}
+    assert "products missing from storage: 1 scene(s) to recompute." in lines
+    assert victim.exists()
+
+
+def test_a_corrupt_summary_is_rebuilt_without_recomputing_scenes(instance, env, first):
+    summary = Path(env["LANDSAT_STORAGE"]) / "ndvi_summary.parquet"
+    summary.write_bytes(b"not parquet at all")
+    report, _lines = run(instance, env)
+    assert recomputed(report) == set()
+    assert pd.read_parquet(summary).equals(first.summary)
+
+
+def test_a_summary_missing_a_scene_is_rebuilt(instance, env, first):
+    """What a run killed between its last scene batch and its summary leaves behind."""
+    summary = Path(env["LANDSAT_STORAGE"]) / "ndvi_summary.parquet"
+    first.summary.iloc[1:].to_parquet(summary, index=False)
+    report, _lines = run(instance, env)
+    assert recomputed(report) == set()
+    assert len(report.summary) == len(first.found)
