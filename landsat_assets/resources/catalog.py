@@ -100,10 +100,16 @@ class LandsatCatalog(ConfigurableResource):
         return found
 
     def _matching(self, wanted: set[str], **overrides: Any) -> dict[str, SceneRecord]:
+        """The wanted scenes among those searched. Other items that cannot be used are not
+        this lookup's business (the search that found the wanted keys reported them); a
+        wanted scene whose item went bad is simply not found."""
         query = self.query(max_cloud_cover=None, **overrides)
-        return {
-            r.scene_key: r for r in search_scenes(self.source(), query) if r.scene_key in wanted
-        }
+        records = search_scenes(self.source(), query, on_bad_item=_not_wanted_here)
+        return {r.scene_key: r for r in records if r.scene_key in wanted}
+
+
+def _not_wanted_here(_error: Exception) -> None:
+    return None
 
 
 def _end_of(day: datetime) -> datetime:

@@ -301,20 +301,39 @@ def _walk_static(
     root: pystac.Catalog, query: SceneQuery, source: str, hrefs: HrefPolicy
 ) -> Iterator[SceneRecord | ItemError]:
     collection = _find_collection(root, query.collection, source)
-    items = collection.get_items(recursive=True)
-    while True:
+    for item in _items_of(collection, source):
+        if isinstance(item, ItemError):
+            yield item
+            continue
+        item_dict = item.to_dict(include_self_link=False, transform_hrefs=False)
+        yield from _matching_scene(item_dict, query, source, hrefs, item)
+
+
+def _items_of(catalog: pystac.Catalog, source: str) -> Iterator[pystac.Item | ItemError]:
+    """Every item below `catalog`, each read on its own: an item file that cannot be read
+    (not JSON, a datetime that is no date, not an item) is an `ItemError` naming the file,
+    and the walk goes on with the next one."""
+    try:
+        links = catalog.get_links(pystac.RelType.ITEM)
+        children = list(catalog.get_children())
+    except APIError as error:
+        raise _api_error(source, error) from error
+    except _READ_ERRORS as error:
+        raise CatalogError(f"catalog {source}: cannot read {catalog.id}: {error}") from error
+    for link in links:
+        href = link.get_absolute_href() or link.href
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", FallbackToPystac)  # walking is the intent
-                item = next(items)
-        except StopIteration:
-            return
+                item = pystac.Item.from_file(href)
         except APIError as error:
             raise _api_error(source, error) from error
-        except _READ_ERRORS as error:
-            raise CatalogError(f"catalog {source}: cannot read an item: {error}") from error
-        item_dict = item.to_dict(include_self_link=False, transform_hrefs=False)
-        yield from _matching_scene(item_dict, query, source, hrefs, item)
+        except (*_READ_ERRORS, AttributeError) as error:
+            yield ItemError(f"catalog {source}: item file {href} cannot be read: {error}")
+            continue
+        yield item
+    for child in children:
+        yield from _items_of(child, source)
 
 
 def _matching_scene(

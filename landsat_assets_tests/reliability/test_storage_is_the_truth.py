@@ -12,6 +12,7 @@ from dagster import DagsterInstance
 
 from landsat_assets.definitions import build_definitions
 from landsat_assets.runner import RunReport, run_pipeline
+from landsat_assets_tests.support.catalogs import copy_catalog, edit_item, item_path
 
 pytestmark = pytest.mark.slow
 
@@ -106,3 +107,21 @@ def test_a_summary_missing_a_scene_is_rebuilt(instance, env, first):
     report, _lines = run(instance, env)
     assert recomputed(report) == set()
     assert len(report.summary) == len(first.found)
+
+
+def test_each_unreadable_item_fails_alone(instance, tiny_catalog, tmp_path):
+    catalog = copy_catalog(tiny_catalog, tmp_path / "catalog")
+    records = build_definitions({"LANDSAT_STAC_URL": str(catalog)}).resources["catalog"].search()
+    not_json, bad_date = records[0], records[1]
+    item_path(catalog, not_json.item_id).write_text("{broken")
+    edit_item(catalog, bad_date.item_id, lambda item: item["properties"].update(datetime="soon"))
+    env = {"LANDSAT_STAC_URL": str(catalog), "LANDSAT_STORAGE": str(tmp_path / "storage")}
+    report = run_pipeline(instance, build_definitions(env), scenes_per_run=4, echo=lambda _: None)
+    assert not report.ok and report.failures == {}
+    assert len(report.bad_items) == 2
+    for record in (not_json, bad_date):
+        assert any(f"{record.item_id}.json" in problem for problem in report.bad_items)
+    assert {r.scene_key for r in report.found} == {
+        r.scene_key for r in records if r not in (not_json, bad_date)
+    }
+    assert len(report.summary) == len(records) - 2
