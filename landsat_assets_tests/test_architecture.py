@@ -30,7 +30,7 @@ LAYERS = [
     ("resources", "partitions"),
     ("io_managers",),
     ("automation", "assets", "jobs", "materializations"),
-    ("sensors", "runner", "definitions"),
+    ("freshness", "sensors", "runner", "definitions"),
     ("cli",),
 ]
 """Each module may import its own layer and the layers before it, never one after it."""
