@@ -165,6 +165,14 @@ def _storage(text: str) -> str:
     return text.strip()
 
 
+def _folders(text: str) -> tuple[Path, ...]:
+    folders = tuple(Path(part.strip()).expanduser() for part in text.split(",") if part.strip())
+    missing = [str(folder) for folder in folders if not folder.is_dir()]
+    if missing:
+        raise ValueError(f"{missing[0]} is not a folder")
+    return tuple(folder.resolve() for folder in folders)
+
+
 def _cron(text: str) -> str:
     # The cron dialect is Dagster's, so is its validator (the only Dagster import here).
     from dagster._utils.schedules import is_valid_cron_schedule
@@ -212,6 +220,14 @@ class Settings:
         "GeoJSON file (a Polygon or MultiPolygon area, WGS84), or `minx,miny,maxx,maxy`; "
         f"`{NO_AOI}` for whole scenes; unset: the demo AOI",
         _aoi,
+    )
+    local_roots: tuple[Path, ...] = _setting(
+        "LANDSAT_LOCAL_ROOTS",
+        "",
+        "folders (comma-separated) besides a local catalog's own folder whose band files its "
+        "items may name; remote catalogs never reach local files",
+        _folders,
+        value=(),
     )
     start_date: datetime | None = _setting(
         "LANDSAT_START_DATE", "", "first acquisition date (ISO); unset: unbounded", parse_date

@@ -96,6 +96,7 @@ BAD_VALUES = [
     ("LANDSAT_AOI", "1,2,3", "not a file and not a bbox"),
     ("LANDSAT_AOI", "10,45,10,46", "zero area"),
     ("LANDSAT_AOI", "missing.geojson", "does not exist"),
+    ("LANDSAT_LOCAL_ROOTS", "/no/such/folder", "is not a folder"),
 ]
 
 

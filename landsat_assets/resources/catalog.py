@@ -33,6 +33,10 @@ class LandsatCatalog(ConfigurableResource):
     start_date: str | None = Field(default=None, description="First acquisition date (ISO).")
     end_date: str | None = Field(default=None, description="Last acquisition date (ISO).")
     max_scene_cloud: float | None = Field(default=None, ge=0, le=100)
+    local_roots: list[str] = Field(
+        default_factory=list,
+        description="Folders besides a local catalog's own whose band files it may name.",
+    )
 
     @classmethod
     def from_settings(cls, settings: Settings) -> LandsatCatalog:
@@ -43,6 +47,7 @@ class LandsatCatalog(ConfigurableResource):
             start_date=settings.start_date.isoformat() if settings.start_date else None,
             end_date=settings.end_date.isoformat() if settings.end_date else None,
             max_scene_cloud=settings.max_scene_cloud,
+            local_roots=[str(folder) for folder in settings.local_roots],
         )
 
     def area_of_interest(self) -> Aoi | None:
@@ -63,6 +68,9 @@ class LandsatCatalog(ConfigurableResource):
         settings.update(overrides)
         return SceneQuery(**settings)
 
+    def roots(self) -> list[Path]:
+        return [Path(folder) for folder in self.local_roots]
+
     def source(self) -> str:
         if "://" in self.stac_url:
             return self.stac_url
@@ -71,12 +79,22 @@ class LandsatCatalog(ConfigurableResource):
     def search(
         self, *, on_bad_item: BadItemHandler | None = None, **overrides: Any
     ) -> list[SceneRecord]:
-        return search_scenes(self.source(), self.query(**overrides), on_bad_item=on_bad_item)
+        return search_scenes(
+            self.source(),
+            self.query(**overrides),
+            on_bad_item=on_bad_item,
+            local_roots=self.roots(),
+        )
 
     def iter_search(
         self, *, on_bad_item: BadItemHandler | None = None, **overrides: Any
     ) -> Iterator[SceneRecord]:
-        return iter_scenes(self.source(), self.query(**overrides), on_bad_item=on_bad_item)
+        return iter_scenes(
+            self.source(),
+            self.query(**overrides),
+            on_bad_item=on_bad_item,
+            local_roots=self.roots(),
+        )
 
     def find_scenes(self, keys: Iterable[str]) -> dict[str, SceneRecord]:
         """The newest record of each scene key.
@@ -104,7 +122,9 @@ class LandsatCatalog(ConfigurableResource):
         this lookup's business (the search that found the wanted keys reported them); a
         wanted scene whose item went bad is simply not found."""
         query = self.query(max_cloud_cover=None, **overrides)
-        records = search_scenes(self.source(), query, on_bad_item=_not_wanted_here)
+        records = search_scenes(
+            self.source(), query, on_bad_item=_not_wanted_here, local_roots=self.roots()
+        )
         return {r.scene_key: r for r in records if r.scene_key in wanted}
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time
 from pathlib import Path
@@ -61,19 +61,25 @@ class HrefPolicy:
     that GDAL would happily open. `TRUSTED_FILE` is for an item file the user names."""
 
     local_root: Path | None = None
-    """Local band files must lie under this folder."""
+    """Local band files must lie under this folder (the catalog's)..."""
+    extra_roots: tuple[Path, ...] = ()
+    """... or under one of these (LANDSAT_LOCAL_ROOTS)."""
     local_files: bool = True
     """Whether local paths and file:// URLs are accepted at all."""
 
     @classmethod
-    def for_catalog(cls, source: str) -> HrefPolicy:
+    def for_catalog(cls, source: str, extra_roots: Sequence[Path] = ()) -> HrefPolicy:
         """A remote catalog (http/https URL) gets no local files; a local catalog (a
-        catalog.json, its folder, or a file:// URL) gets the files under its folder."""
+        catalog.json, its folder, or a file:// URL) gets the files under its folder and
+        under `extra_roots`."""
         parsed = urlparse(source)
         if parsed.scheme in ("http", "https"):
             return cls(local_files=False)
         path = Path(unquote(parsed.path) if parsed.scheme == "file" else source).resolve()
-        return cls(local_root=path if path.is_dir() else path.parent)
+        return cls(
+            local_root=path if path.is_dir() else path.parent,
+            extra_roots=tuple(root.resolve() for root in extra_roots),
+        )
 
     def check(self, href: str, label: str, band: str) -> str:
         parsed = urlparse(href)
@@ -92,10 +98,14 @@ class HrefPolicy:
             )
         if self.local_root is not None:
             path = Path(unquote(parsed.path) if scheme == "file" else href).resolve()
-            if not path.is_relative_to(self.local_root):
+            roots = (self.local_root, *self.extra_roots)
+            if not any(path.is_relative_to(root) for root in roots):
+                extra = ", ".join(str(root) for root in self.extra_roots)
                 raise ItemError(
                     f"{label}: band {band!r} href {href!r} is outside the catalog's folder "
                     f"{self.local_root}"
+                    + (f" and LANDSAT_LOCAL_ROOTS ({extra})" if extra else "")
+                    + "; add its folder to LANDSAT_LOCAL_ROOTS to read it"
                 )
         return href
 

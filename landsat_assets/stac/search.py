@@ -13,7 +13,7 @@ import json
 import os
 import time
 import warnings
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -156,6 +156,7 @@ def iter_scenes(
     *,
     page_size: int = 100,
     on_bad_item: BadItemHandler | None = None,
+    local_roots: Sequence[Path] = (),
 ) -> Iterator[SceneRecord]:
     """Scenes matching `query`, page by page, as the catalog lists them (not deduplicated).
 
@@ -163,7 +164,8 @@ def iter_scenes(
     catalog.json / collection.json, or the folder holding it (a path or a file:// URL).
     A matching item that cannot be normalized raises its `ItemError`, unless `on_bad_item`
     is given: then it is handed the error and the search goes on, so one hostile or broken
-    item cannot stop a sensor or a main job from seeing every other scene.
+    item cannot stop a sensor or a main job from seeing every other scene. A local catalog's
+    band files must lie in its folder or under one of `local_roots`.
     """
     source = str(catalog)
     parsed = urlparse(source)
@@ -172,7 +174,8 @@ def iter_scenes(
     else:
         path = Path(unquote(parsed.path)) if parsed.scheme == "file" else Path(source)
         root = _open_static(path)
-        records = _walk_static(root, query, source, HrefPolicy.for_catalog(str(path)))
+        hrefs = HrefPolicy.for_catalog(str(path), local_roots)
+        records = _walk_static(root, query, source, hrefs)
     for record in records:
         if isinstance(record, ItemError):
             if on_bad_item is None:
@@ -188,11 +191,15 @@ def search_scenes(
     *,
     page_size: int = 100,
     on_bad_item: BadItemHandler | None = None,
+    local_roots: Sequence[Path] = (),
 ) -> list[SceneRecord]:
     """One record per scene_key (the newest `version` wins, so a USGS reprocessing replaces
     the older product), sorted by acquisition time."""
     newest: dict[str, SceneRecord] = {}
-    for record in iter_scenes(catalog, query, page_size=page_size, on_bad_item=on_bad_item):
+    records = iter_scenes(
+        catalog, query, page_size=page_size, on_bad_item=on_bad_item, local_roots=local_roots
+    )
+    for record in records:
         kept = newest.get(record.scene_key)
         if kept is None or record.version > kept.version:
             newest[record.scene_key] = record

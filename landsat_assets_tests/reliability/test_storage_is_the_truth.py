@@ -125,3 +125,30 @@ def test_each_unreadable_item_fails_alone(instance, tiny_catalog, tmp_path):
         r.scene_key for r in records if r not in (not_json, bad_date)
     }
     assert len(report.summary) == len(records) - 2
+
+
+def test_band_files_outside_the_catalog_folder_need_local_roots(instance, tiny_catalog, tmp_path):
+    catalog = copy_catalog(tiny_catalog, tmp_path / "catalog")
+    record = build_definitions({"LANDSAT_STAC_URL": str(catalog)}).resources["catalog"].search()[0]
+    data_disk = tmp_path / "data-disk"
+    data_disk.mkdir()
+
+    def absolute_hrefs_on_the_data_disk(item: dict) -> None:
+        for asset in item["assets"].values():
+            source = (item_path(catalog, record.item_id).parent / asset["href"]).resolve()
+            if source.suffix.lower() == ".tif":
+                asset["href"] = str(source.rename(data_disk / source.name))
+
+    edit_item(catalog, record.item_id, absolute_hrefs_on_the_data_disk)
+    env = {"LANDSAT_STAC_URL": str(catalog), "LANDSAT_STORAGE": str(tmp_path / "storage")}
+    refused = run_pipeline(instance, build_definitions(env), scenes_per_run=4, echo=lambda _: None)
+    (problem,) = refused.bad_items
+    assert record.item_id in problem and "add its folder to LANDSAT_LOCAL_ROOTS" in problem
+    assert record.scene_key not in {r.scene_key for r in refused.found}
+
+    allowed = dict(env, LANDSAT_LOCAL_ROOTS=str(data_disk))
+    report = run_pipeline(
+        instance, build_definitions(allowed), scenes_per_run=4, echo=lambda _: None
+    )
+    assert report.ok, report.failures
+    assert record.scene_key in set(report.summary["scene_id"])
