@@ -229,6 +229,19 @@ class Settings:
         _folders,
         value=(),
     )
+    max_items: int = _setting(
+        "LANDSAT_MAX_ITEMS",
+        "100000",
+        "items one catalog search may list at most; past it the search fails, naming the "
+        "catalog (a sensor tick then keeps its cursor)",
+        _positive_int,
+    )
+    search_timeout_seconds: float = _setting(
+        "LANDSAT_SEARCH_TIMEOUT_SECONDS",
+        "600",
+        "seconds one catalog search may take at most, however slowly the server answers",
+        _positive_number,
+    )
     start_date: datetime | None = _setting(
         "LANDSAT_START_DATE", "", "first acquisition date (ISO); unset: unbounded", parse_date
     )

@@ -14,7 +14,13 @@ from landsat_assets.errors import SceneNotFoundError
 from landsat_assets.settings import DEFAULT_DEMO_CATALOG, NO_AOI, Settings, parse_date, resolve_aoi
 from landsat_assets.stac.aoi import Aoi
 from landsat_assets.stac.scene import ProductId, SceneRecord
-from landsat_assets.stac.search import BadItemHandler, SceneQuery, iter_scenes, search_scenes
+from landsat_assets.stac.search import (
+    BadItemHandler,
+    SceneQuery,
+    SearchLimits,
+    iter_scenes,
+    search_scenes,
+)
 
 
 class LandsatCatalog(ConfigurableResource):
@@ -33,6 +39,10 @@ class LandsatCatalog(ConfigurableResource):
     start_date: str | None = Field(default=None, description="First acquisition date (ISO).")
     end_date: str | None = Field(default=None, description="Last acquisition date (ISO).")
     max_scene_cloud: float | None = Field(default=None, ge=0, le=100)
+    max_items: int = Field(default=100_000, gt=0, description="Items a search lists at most.")
+    search_timeout_seconds: float = Field(
+        default=600.0, gt=0, description="Seconds a search may take at most."
+    )
     local_roots: list[str] = Field(
         default_factory=list,
         description="Folders besides a local catalog's own whose band files it may name.",
@@ -48,6 +58,8 @@ class LandsatCatalog(ConfigurableResource):
             end_date=settings.end_date.isoformat() if settings.end_date else None,
             max_scene_cloud=settings.max_scene_cloud,
             local_roots=[str(folder) for folder in settings.local_roots],
+            max_items=settings.max_items,
+            search_timeout_seconds=settings.search_timeout_seconds,
         )
 
     def area_of_interest(self) -> Aoi | None:
@@ -68,6 +80,9 @@ class LandsatCatalog(ConfigurableResource):
         settings.update(overrides)
         return SceneQuery(**settings)
 
+    def limits(self) -> SearchLimits:
+        return SearchLimits(max_items=self.max_items, seconds=self.search_timeout_seconds)
+
     def roots(self) -> list[Path]:
         return [Path(folder) for folder in self.local_roots]
 
@@ -84,6 +99,7 @@ class LandsatCatalog(ConfigurableResource):
             self.query(**overrides),
             on_bad_item=on_bad_item,
             local_roots=self.roots(),
+            limits=self.limits(),
         )
 
     def iter_search(
@@ -94,6 +110,7 @@ class LandsatCatalog(ConfigurableResource):
             self.query(**overrides),
             on_bad_item=on_bad_item,
             local_roots=self.roots(),
+            limits=self.limits(),
         )
 
     def find_scenes(self, keys: Iterable[str]) -> dict[str, SceneRecord]:
@@ -123,7 +140,11 @@ class LandsatCatalog(ConfigurableResource):
         wanted scene whose item went bad is simply not found."""
         query = self.query(max_cloud_cover=None, **overrides)
         records = search_scenes(
-            self.source(), query, on_bad_item=_not_wanted_here, local_roots=self.roots()
+            self.source(),
+            query,
+            on_bad_item=_not_wanted_here,
+            local_roots=self.roots(),
+            limits=self.limits(),
         )
         return {r.scene_key: r for r in records if r.scene_key in wanted}
 

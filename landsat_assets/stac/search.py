@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 import pystac
+import requests
 from pystac_client import Client
 from pystac_client.conformance import ConformanceClasses
 from pystac_client.exceptions import APIError
@@ -150,6 +151,69 @@ class SceneQuery:
 BadItemHandler = Callable[[ItemError], None]
 
 
+@dataclass(frozen=True)
+class SearchLimits:
+    """Bounds on one search, so a catalog that lists without end (new items on every page,
+    paging that never stops) or answers one byte at a time cannot hold a run or a sensor tick
+    for ever. Past either, the search fails with a `CatalogError` naming the catalog."""
+
+    max_items: int = 100_000
+    """Items listed at most (LANDSAT_MAX_ITEMS), matching or not."""
+    seconds: float = 600.0
+    """Wall time of the whole search at most (LANDSAT_SEARCH_TIMEOUT_SECONDS)."""
+
+
+class _Budget:
+    """What is left of a search's `SearchLimits`."""
+
+    def __init__(self, limits: SearchLimits, source: str) -> None:
+        self.limits = limits
+        self.source = source
+        self.deadline = time.monotonic() + limits.seconds
+        self.items = 0
+
+    def check_time(self) -> None:
+        if time.monotonic() > self.deadline:
+            raise CatalogError(
+                f"catalog {self.source}: the search took more than {self.limits.seconds:g} s "
+                "(LANDSAT_SEARCH_TIMEOUT_SECONDS); stopped"
+            )
+
+    def count_item(self) -> None:
+        self.items += 1
+        if self.items > self.limits.max_items:
+            raise CatalogError(
+                f"catalog {self.source}: it listed more than {self.limits.max_items:,} items "
+                "(LANDSAT_MAX_ITEMS); narrow the AOI or dates, or raise the limit"
+            )
+        self.check_time()
+
+
+class _DeadlineSession(requests.Session):
+    """Reads each response body as it arrives and stops at the search's deadline: a server
+    sending one byte every few seconds never trips a per-read timeout."""
+
+    def __init__(self, budget: _Budget) -> None:
+        super().__init__()
+        self.budget = budget
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+        self.budget.check_time()
+        response = super().send(request, **{**kwargs, "stream": True})
+        body = bytearray()
+        try:
+            while chunk := response.raw.read1(_READ_CHUNK, decode_content=True):
+                body += chunk
+                self.budget.check_time()
+        finally:
+            response.close()
+        response._content = bytes(body)
+        return response
+
+
+_READ_CHUNK = 1 << 16
+
+
 def iter_scenes(
     catalog: str | os.PathLike[str],
     query: SceneQuery,
@@ -157,6 +221,7 @@ def iter_scenes(
     page_size: int = 100,
     on_bad_item: BadItemHandler | None = None,
     local_roots: Sequence[Path] = (),
+    limits: SearchLimits = SearchLimits(),
 ) -> Iterator[SceneRecord]:
     """Scenes matching `query`, page by page, as the catalog lists them (not deduplicated).
 
@@ -165,18 +230,21 @@ def iter_scenes(
     A matching item that cannot be normalized raises its `ItemError`, unless `on_bad_item`
     is given: then it is handed the error and the search goes on, so one hostile or broken
     item cannot stop a sensor or a main job from seeing every other scene. A local catalog's
-    band files must lie in its folder or under one of `local_roots`.
+    band files must lie in its folder or under one of `local_roots`. The search stays within
+    `limits`.
     """
     source = str(catalog)
+    budget = _Budget(limits, source)
     parsed = urlparse(source)
     if parsed.scheme in ("http", "https"):
-        records = _search_url(source, query, page_size)
+        records = _search_url(source, query, page_size, budget)
     else:
         path = Path(unquote(parsed.path)) if parsed.scheme == "file" else Path(source)
         root = _open_static(path)
         hrefs = HrefPolicy.for_catalog(str(path), local_roots)
         records = _walk_static(root, query, source, hrefs)
     for record in records:
+        budget.count_item()
         if isinstance(record, ItemError):
             if on_bad_item is None:
                 raise record
@@ -192,12 +260,18 @@ def search_scenes(
     page_size: int = 100,
     on_bad_item: BadItemHandler | None = None,
     local_roots: Sequence[Path] = (),
+    limits: SearchLimits = SearchLimits(),
 ) -> list[SceneRecord]:
     """One record per scene_key (the newest `version` wins, so a USGS reprocessing replaces
     the older product), sorted by acquisition time."""
     newest: dict[str, SceneRecord] = {}
     records = iter_scenes(
-        catalog, query, page_size=page_size, on_bad_item=on_bad_item, local_roots=local_roots
+        catalog,
+        query,
+        page_size=page_size,
+        on_bad_item=on_bad_item,
+        local_roots=local_roots,
+        limits=limits,
     )
     for record in records:
         kept = newest.get(record.scene_key)
@@ -206,8 +280,10 @@ def search_scenes(
     return sorted(newest.values(), key=lambda record: (record.datetime, record.scene_key))
 
 
-def _search_url(url: str, query: SceneQuery, page_size: int) -> Iterator[SceneRecord | ItemError]:
-    stac_io = _stac_io()
+def _search_url(
+    url: str, query: SceneQuery, page_size: int, budget: _Budget
+) -> Iterator[SceneRecord | ItemError]:
+    stac_io = _stac_io(budget)
     client = _open_client(url, stac_io)
     hrefs = HrefPolicy.for_catalog(url)
     if not client.conforms_to(ConformanceClasses.ITEM_SEARCH):
@@ -404,9 +480,10 @@ def _open_static(path: Path) -> pystac.Catalog:
     return root
 
 
-def _stac_io() -> StacApiIO:
+def _stac_io(budget: _Budget) -> StacApiIO:
     """Retries with backoff on transient failures, POST included (a search is read-only);
-    `Retry-After` is not obeyed so that the total wait stays a few seconds."""
+    `Retry-After` is not obeyed so that the total wait stays a few seconds. Every response is
+    read within the search's deadline."""
     retry = Retry(
         total=HTTP_RETRIES,
         backoff_factor=HTTP_BACKOFF,
@@ -414,7 +491,12 @@ def _stac_io() -> StacApiIO:
         allowed_methods=None,
         respect_retry_after_header=False,
     )
-    return StacApiIO(max_retries=retry, timeout=HTTP_TIMEOUT)
+    stac_io = StacApiIO(max_retries=retry, timeout=HTTP_TIMEOUT)
+    bounded = _DeadlineSession(budget)
+    bounded.adapters = stac_io.session.adapters
+    bounded.headers = stac_io.session.headers
+    stac_io.session = bounded
+    return stac_io
 
 
 def _open_client(url: str, stac_io: StacApiIO) -> Client:

@@ -37,7 +37,9 @@ CONFORMANCE = [
 @dataclass
 class PagedStacApi:
     """Serves `items` from /search in pages of `page_size`, ignoring every filter (as some
-    servers do; the client filters again). A page number in `failing_pages` answers 503."""
+    servers do; the client filters again). A page number in `failing_pages` answers 503.
+    An `endless` API serves the items again on every page under new ids, with a `next`
+    link each time, as a catalog whose paging never ends."""
 
     items: list[dict[str, Any]]
     page_size: int = 3
@@ -45,6 +47,7 @@ class PagedStacApi:
     pages_served: list[int] = field(default_factory=list)
     pages_failed: list[int] = field(default_factory=list)
     url: str = ""
+    endless: bool = False
 
     def landing(self) -> dict[str, Any]:
         return {
@@ -83,8 +86,12 @@ class PagedStacApi:
     def page(self, number: int) -> dict[str, Any]:
         start = number * self.page_size
         features = [self.served(item) for item in self.items[start : start + self.page_size]]
+        if self.endless:
+            features = [
+                {**self.served(item), "id": f"{item['id']}_page{number}"} for item in self.items
+            ]
         links = []
-        if start + self.page_size < len(self.items):
+        if self.endless or start + self.page_size < len(self.items):
             links.append(
                 {
                     "rel": "next",
@@ -150,9 +157,11 @@ def _handler(api: PagedStacApi) -> type[BaseHTTPRequestHandler]:
 
 
 @contextmanager
-def serving_stac_api(items: list[dict[str, Any]] | None = None) -> Iterator[PagedStacApi]:
+def serving_stac_api(
+    items: list[dict[str, Any]] | None = None, *, endless: bool = False
+) -> Iterator[PagedStacApi]:
     """A `PagedStacApi` on a free loopback port, shut down on exit."""
-    api = PagedStacApi(items=items or [])
+    api = PagedStacApi(items=items or [], endless=endless)
     server = ThreadingHTTPServer((LOOPBACK, 0), _handler(api))
     api.url = f"http://{LOOPBACK}:{server.server_address[1]}"
     with serving_in_thread(server, "stac-api"):
