@@ -32,6 +32,7 @@ class ProductStore(Protocol):
     def read_bytes(self, key: str) -> bytes: ...
     def delete(self, key: str) -> None: ...
     def staging_dir(self) -> Path: ...
+    def release(self, staged: Path) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -49,9 +50,7 @@ class LocalStore:
         except OSError:
             with atomic_path(final) as temporary:
                 shutil.copyfile(local, temporary)
-        if local.parent.parent == self.staging_root:
-            with contextlib.suppress(OSError):  # not empty: the step staged more files there
-                local.parent.rmdir()
+        self.release(local)
         return str(final)
 
     def uri(self, key: str) -> str:
@@ -79,15 +78,32 @@ class LocalStore:
         return self.root / ".staging"
 
     def staging_dir(self) -> Path:
-        """Scratch space on the same file system, so publishing is a rename.
+        """Scratch space on the same file system, so publishing is a rename."""
+        return new_staging_dir(self.staging_root)
 
-        The folder is named after this host and process; folders a dead process of this host
-        left behind (a run killed mid-write) are removed here, so crashes do not pile up
-        half-written files. Other hosts' folders (a shared volume) are never touched.
-        """
-        self.staging_root.mkdir(parents=True, exist_ok=True)
-        remove_dead_staging(self.staging_root)
-        return Path(tempfile.mkdtemp(dir=self.staging_root, prefix=_staging_prefix(os.getpid())))
+    def release(self, staged: Path) -> None:
+        """Remove the staging folder of `staged` (published, or never made) if nothing else
+        is staged there."""
+        release_staging(staged, self.staging_root)
+
+
+def new_staging_dir(staging_root: Path) -> Path:
+    """A new scratch folder under `staging_root`, named after this host and process.
+
+    Folders a dead process of this host left behind (a run killed mid-write) are removed
+    first, so crashes do not pile up half-written files. Other hosts' folders (a shared
+    volume) are never touched.
+    """
+    staging_root.mkdir(parents=True, exist_ok=True)
+    remove_dead_staging(staging_root)
+    return Path(tempfile.mkdtemp(dir=staging_root, prefix=_staging_prefix(os.getpid())))
+
+
+def release_staging(staged: Path, staging_root: Path) -> None:
+    """Remove the staging folder `staged` is in, once nothing else is in it."""
+    if staged.parent.parent == staging_root:
+        with contextlib.suppress(OSError):  # not empty: the step staged more files there
+            staged.parent.rmdir()
 
 
 def _staging_prefix(pid: int) -> str:
@@ -129,6 +145,7 @@ class S3Store:
     def put(self, local: Path, key: str) -> str:
         self.client.upload_file(str(local), self.bucket, self.object_key(key))
         local.unlink(missing_ok=True)
+        self.release(local)
         return self.uri(key)
 
     def uri(self, key: str) -> str:
@@ -155,7 +172,15 @@ class S3Store:
         self.client.delete_object(Bucket=self.bucket, Key=self.object_key(key))
 
     def staging_dir(self) -> Path:
-        return Path(tempfile.mkdtemp(prefix="landsat-assets-"))
+        """Local scratch space for products on their way to S3 (see `new_staging_dir`)."""
+        return new_staging_dir(S3_STAGING_ROOT)
+
+    def release(self, staged: Path) -> None:
+        release_staging(staged, S3_STAGING_ROOT)
+
+
+S3_STAGING_ROOT = Path(tempfile.gettempdir()) / "landsat-assets-staging"
+"""Where products bound for S3 are written first, one folder per process."""
 
 
 def parse_storage_location(location: str) -> tuple[str, str] | Path:

@@ -70,6 +70,7 @@ def ndvi(
         )
         if result.status is not SceneStatus.PROCESSED:
             not_processed(context, key, result.verdict, result.mask)
+            storage.store().release(staged)
             products[key] = None
             continue
         stats = result.statistics

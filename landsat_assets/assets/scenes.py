@@ -123,6 +123,7 @@ def scene_bands(
                     {"status": SceneStatus.NO_DATA.value, "reason": "the AOI misses the scene"},
                     partition_key=key,
                 )
+                storage.store().release(staged)
                 products[key] = None
                 continue
             row, col, height, width = extract.window

@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import io
 import os
+import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pandas as pd
 import pytest
 from botocore.exceptions import ClientError
+
+from landsat_assets.stores import S3_STAGING_ROOT
 
 pytestmark = pytest.mark.slow
 
@@ -40,6 +44,11 @@ def write_table(env: dict[str, str], rows: int) -> subprocess.Popen[bytes]:
         stderr=subprocess.PIPE,
         start_new_session=True,
     )
+
+
+def staging_of(pid: int) -> list[Path]:
+    """The local staging folders of process `pid` (of this host) for products bound to S3."""
+    return sorted(S3_STAGING_ROOT.glob(f"{socket.gethostname()}-{pid}-*"))
 
 
 def object_bytes(client, bucket: str) -> bytes | None:
@@ -74,8 +83,11 @@ def test_upload_killed_midway_leaves_no_partial_object(s3_server, previous: bool
     writer.wait(timeout=30)
 
     assert object_bytes(client, bucket) == old, "a partial object is visible under the final key"
+    assert staging_of(writer.pid), "the killed writer left no staging folder to sweep"
 
     rerun = write_table(env, 2000)
     assert rerun.wait(timeout=120) == 0, rerun.stderr.read()
+    assert staging_of(writer.pid) == [], "the next write did not sweep the dead one's staging"
+    assert staging_of(rerun.pid) == [], "a finished upload left its staging folder"
     written = object_bytes(client, bucket)
     assert written and len(pd.read_parquet(io.BytesIO(written))) == 2000

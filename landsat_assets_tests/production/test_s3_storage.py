@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import os
+import socket
 import subprocess
 import sys
 
@@ -23,6 +24,7 @@ from landsat_assets.resources.storage import (
     gdal_s3_options,
 )
 from landsat_assets.runner import run_pipeline
+from landsat_assets.stores import S3_STAGING_ROOT
 
 # The first four demo scenes (two dates per path/row) keep the run short.
 FEW_SCENES_END = "2023-01-20"
@@ -74,8 +76,10 @@ def test_main_job_writes_every_partition_to_s3_and_gdal_reads_it_back(
         for asset, extension in [*SCENE_PRODUCTS, ("ndvi", "tif")]
         for scene in scenes
     } | {f"{PREFIX}/ndvi_summary.parquet", f"{PREFIX}/ndvi_timeseries_plot.png"}
-    # Exactly the products: no staging or partial object anywhere in the bucket.
+    # Exactly the products: no staging or partial object anywhere in the bucket, and no local
+    # staging folder of this process left behind.
     assert s3_server.keys(bucket) == expected
+    assert list(S3_STAGING_ROOT.glob(f"{socket.gethostname()}-{os.getpid()}-*")) == []
 
     scene = scenes[0]
     gdal_endpoint = s3_server.endpoint_url.removeprefix("http://")
