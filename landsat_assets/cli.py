@@ -14,9 +14,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from landsat_assets.errors import InstanceError, LandsatAssetsError
+from landsat_assets.errors import InstanceError, LandsatAssetsError, StorageError
 from landsat_assets.settings import Settings, parse_setting
 from landsat_assets.stac.scene import USGS_SR_OFFSET, USGS_SR_SCALE
+from landsat_assets.stores import check_writable_folder
 
 DEFAULT_DAGSTER_HOME = Path(".dagster_home")
 REPO_INSTANCE_CONFIG = Path(__file__).resolve().parent.parent / "dagster.yaml"
@@ -48,7 +49,10 @@ def root_cause(error: BaseException) -> str:
 def ensure_dagster_home() -> Path:
     """Use DAGSTER_HOME, or `./.dagster_home` seeded with the project's dagster.yaml."""
     home = Path(os.environ.get("DAGSTER_HOME") or DEFAULT_DAGSTER_HOME).resolve()
-    home.mkdir(parents=True, exist_ok=True)
+    try:
+        check_writable_folder(home, f"DAGSTER_HOME {home}")
+    except StorageError as error:
+        raise InstanceError(str(error)) from None
     config = home / "dagster.yaml"
     if not config.exists() and REPO_INSTANCE_CONFIG.exists():
         shutil.copyfile(REPO_INSTANCE_CONFIG, config)

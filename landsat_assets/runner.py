@@ -111,8 +111,9 @@ def run_pipeline(
     scenes_per_run: int,
     echo: Callable[[str], None] = print,
 ) -> RunReport:
-    # Storage first: a missing bucket or wrong credentials should stop us before any work.
-    defs.resources["storage"].store()
+    # Storage first: a missing bucket, wrong credentials or a folder that cannot be written
+    # should stop us before any work.
+    defs.resources["storage"].store().check_writable()
     catalog = defs.resources["catalog"]
     echo(f"Searching {catalog.source()} (collection {catalog.collection}) ...")
     bad_items: list[str] = []

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from landsat_assets.errors import StorageError
 from landsat_assets.science.cog import atomic_path
 
 
@@ -33,6 +34,7 @@ class ProductStore(Protocol):
     def delete(self, key: str) -> None: ...
     def staging_dir(self) -> Path: ...
     def release(self, staged: Path) -> None: ...
+    def check_writable(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,9 @@ class LocalStore:
         is staged there."""
         release_staging(staged, self.staging_root)
 
+    def check_writable(self) -> None:
+        check_writable_folder(self.staging_root, f"LANDSAT_STORAGE {self.root}")
+
 
 def new_staging_dir(staging_root: Path) -> Path:
     """A new scratch folder under `staging_root`, named after this host and process.
@@ -97,6 +102,21 @@ def new_staging_dir(staging_root: Path) -> Path:
     staging_root.mkdir(parents=True, exist_ok=True)
     remove_dead_staging(staging_root)
     return Path(tempfile.mkdtemp(dir=staging_root, prefix=_staging_prefix(os.getpid())))
+
+
+def check_writable_folder(folder: Path, what: str) -> None:
+    """Fail at once, naming `what`, when files cannot be written in `folder` (a file in the
+    way, no permission, a read-only or full disk): before any scene is processed."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".probe-") as probe:
+            probe.write(b"landsat-assets")
+            probe.flush()
+            os.fsync(probe.fileno())
+    except OSError as error:
+        raise StorageError(
+            f"{what} cannot be written: {error.strerror or error} ({error.filename or folder})"
+        ) from None
 
 
 def release_staging(staged: Path, staging_root: Path) -> None:
@@ -177,6 +197,10 @@ class S3Store:
 
     def release(self, staged: Path) -> None:
         release_staging(staged, S3_STAGING_ROOT)
+
+    def check_writable(self) -> None:
+        """Local staging must be writable; the bucket itself was checked on opening."""
+        check_writable_folder(S3_STAGING_ROOT, f"local staging for S3 {S3_STAGING_ROOT}")
 
 
 S3_STAGING_ROOT = Path(tempfile.gettempdir()) / "landsat-assets-staging"

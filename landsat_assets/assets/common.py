@@ -15,7 +15,7 @@ from dagster import (
     RetryPolicy,
 )
 
-from landsat_assets.errors import InputError
+from landsat_assets.errors import InputError, StorageError
 from landsat_assets.partitions import landsat_scenes
 
 per_scene = {"partitions_def": landsat_scenes}
@@ -79,8 +79,9 @@ def progress_logger(
 
 @contextlib.contextmanager
 def permanent_scene_errors() -> Iterator[None]:
-    """A bad item or band file fails the step at once: retrying cannot repair it."""
+    """A bad item or band file, or a storage that cannot take the product (a full disk), fails
+    the step at once: retrying cannot repair it."""
     try:
         yield
-    except InputError as error:
+    except (InputError, StorageError) as error:
         raise Failure(description=str(error), allow_retries=False) from error

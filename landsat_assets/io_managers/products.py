@@ -11,20 +11,32 @@ storage never shows a product the current run did not make.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
 import pandas as pd
 import rasterio
-from dagster import AssetKey, ConfigurableIOManager, InputContext, OutputContext
+from dagster import AssetKey, ConfigurableIOManager, Failure, InputContext, OutputContext
 
+from landsat_assets.errors import StorageError
 from landsat_assets.resources.storage import LandsatStorage
+from landsat_assets.science.cog import naming_a_full_disk
 from landsat_assets.stac.scene import SceneRecord
 from landsat_assets.stores import ProductStore, product_key
+
+
+@contextlib.contextmanager
+def permanent_storage_errors() -> Iterator[None]:
+    """A storage that cannot take a product (full, read-only) fails the step at once."""
+    try:
+        yield
+    except StorageError as error:
+        raise Failure(description=str(error), allow_retries=False) from error
 
 
 @dataclass(frozen=True)
@@ -73,9 +85,12 @@ class ProductIOManager(ConfigurableIOManager):
                 store.delete(key)
                 continue
             staged = value.path if isinstance(value, StagedFile) else None
-            if staged is None:
-                staged = self.encode(value, store.staging_dir())
-            store.put(staged, key)
+            with permanent_storage_errors():
+                if staged is None:
+                    staging = store.staging_dir()
+                    with naming_a_full_disk(staging):
+                        staged = self.encode(value, staging)
+                store.put(staged, key)
 
     def load_input(self, context: InputContext) -> Any:
         store = self.storage.store()

@@ -8,7 +8,9 @@ result replaces the final name with an atomic rename.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import shutil
 import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -19,6 +21,7 @@ import rasterio
 import rasterio.io
 import rasterio.shutil
 
+from landsat_assets.errors import StorageError
 from landsat_assets.science.windows import BLOCK_SIZE
 
 SCRATCH_PROFILE: dict[str, Any] = {
@@ -138,12 +141,47 @@ class CogDraft:
         self.discarded = True
 
 
+LOW_SPACE_BYTES = 1024 * 1024
+"""Free space below which a failed write is taken for a full disk (GDAL's own message says only
+"Write error at scanline 0")."""
+
+
+@contextlib.contextmanager
+def naming_a_full_disk(folder: Path) -> Iterator[None]:
+    """A write that failed because the disk holding `folder` is full raises a `StorageError`
+    that says so and names the folder; retrying it cannot help."""
+    try:
+        yield
+    except StorageError:
+        raise
+    except Exception as error:
+        if out_of_space(folder, error):
+            raise StorageError(
+                f"no space left on the device holding {folder}: free some space or point "
+                "LANDSAT_STORAGE elsewhere"
+            ) from error
+        raise
+
+
+def out_of_space(folder: Path, error: BaseException) -> bool:
+    if isinstance(error, OSError) and error.errno == errno.ENOSPC:
+        return True
+    try:
+        return shutil.disk_usage(folder).free < LOW_SPACE_BYTES
+    except OSError:
+        return False
+
+
 @contextlib.contextmanager
 def cog_draft(out: Path, profile: Mapping[str, Any], cog: CogProfile) -> Iterator[CogDraft]:
     """Write a product through a scratch GeoTIFF, then publish it at `out` as a COG laid out
     by `cog`, atomically. On an error, or after `discard()`, nothing is published and the
-    scratch file is removed."""
-    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES), scratch_path(out) as scratch:
+    scratch file is removed; a full disk is named as such."""
+    with (
+        naming_a_full_disk(out.parent),
+        rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES),
+        scratch_path(out) as scratch,
+    ):
         draft = CogDraft(scratch, profile)
         yield draft
         if not draft.discarded:

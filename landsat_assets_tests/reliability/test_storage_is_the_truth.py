@@ -4,11 +4,15 @@ recomputes nothing more than they affect."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from dagster import DagsterInstance
+from dagster import DagsterEventType, DagsterInstance
 
 from landsat_assets.definitions import build_definitions
 from landsat_assets.runner import RunReport, run_pipeline
@@ -152,3 +156,67 @@ def test_band_files_outside_the_catalog_folder_need_local_roots(instance, tiny_c
     )
     assert report.ok, report.failures
     assert record.scene_key in set(report.summary["scene_id"])
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 160 kB tmpfs mounted for the test (root only; skipped where mounting is not allowed)."""
+    mount_point = tmp_path / "small-disk"
+    mount_point.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=160k", "tmpfs", str(mount_point)],
+        capture_output=True,
+        text=True,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {mounted.stderr.strip()}")
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", "-l", str(mount_point)], check=False)
+
+
+def test_a_full_storage_disk_is_named_and_not_retried(instance, tiny_catalog, small_disk):
+    env = {
+        "LANDSAT_STAC_URL": str(tiny_catalog),
+        "LANDSAT_STORAGE": str(small_disk),
+        "LANDSAT_AOI": "none",
+        "LANDSAT_MIN_CLEAR_FRACTION": "0",
+    }
+    report = run_pipeline(instance, build_definitions(env), scenes_per_run=12, echo=lambda _: None)
+    assert report.failures, "the disk never filled up"
+    for scene, error in report.failures.items():
+        assert error.startswith(f"no space left on the device holding {small_disk}"), (scene, error)
+    retried = [
+        record
+        for run in instance.get_runs()
+        for record in instance.all_logs(run.run_id, of_type=DagsterEventType.STEP_RESTARTED)
+    ]
+    assert retried == [], "a full disk was retried as if transient"
+
+
+@pytest.mark.parametrize("what", ["storage", "instance"])
+def test_a_storage_or_instance_that_is_a_file_stops_before_any_work(what, tmp_path, tiny_catalog):
+    in_the_way = tmp_path / "a-file"
+    in_the_way.write_text("")
+    env = {
+        **os.environ,
+        "LANDSAT_STAC_URL": str(tiny_catalog),
+        "LANDSAT_STORAGE": str(in_the_way if what == "storage" else tmp_path / "storage"),
+        "DAGSTER_HOME": str(in_the_way if what == "instance" else tmp_path / "home"),
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "landsat_assets.cli", "run"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 2
+    name = "LANDSAT_STORAGE" if what == "storage" else "DAGSTER_HOME"
+    assert (
+        result.stderr.startswith(f"error: {name} {in_the_way}")
+        and "cannot be written" in result.stderr
+    )
+    assert "Searching" not in result.stdout
