@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from landsat_assets_tests.support.paths import REPO_ROOT
+
 REALWORLD = REPO_ROOT.parent / "shared" / "realworld"
 
 

@@ -10,10 +10,9 @@ import pytest
 from rio_cogeo.cogeo import cog_validate
 
 from landsat_assets.cli import root_cause
+from landsat_assets_tests.support.paths import REPO_ROOT
 from landsat_assets_tests.support.processes import free_port
 from landsat_assets_tests.support.rasters import synthetic_scene
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 def landsat_assets(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None):

@@ -33,8 +33,8 @@ from landsat_assets.science.summary import stats_row, summarize, summary_plot
 from landsat_assets.stac.aoi import load_aoi
 from landsat_assets.stac.scene import SceneRecord
 from landsat_assets_tests.bench import verdict
+from landsat_assets_tests.support.paths import REPO_ROOT
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 TARGET_RATIO = 1.5
 MIN_CLEAR_FRACTION = 0.2
 

@@ -27,7 +27,8 @@ from landsat_assets.definitions import build_definitions
 from landsat_assets.partitions import landsat_scenes
 from landsat_assets.sensors import SensorSettings
 from landsat_assets_tests.bench import verdict
-from landsat_assets_tests.support.deployment import REPO_ROOT, graphql, running_webserver
+from landsat_assets_tests.support.deployment import graphql, running_webserver
+from landsat_assets_tests.support.paths import REPO_ROOT
 from landsat_assets_tests.support.stac_api import (
     SensorHarness,
     catalog_item_dicts,

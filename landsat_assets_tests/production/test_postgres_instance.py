@@ -42,13 +42,13 @@ from landsat_assets.stac.search import SceneQuery, search_scenes
 from landsat_assets_tests.support.deployment import (
     BACKFILL_STATUS,
     LAUNCH_BACKFILL,
-    REPO_ROOT,
     graphql,
     run_errors,
     running_daemon,
     running_webserver,
     wait_for,
 )
+from landsat_assets_tests.support.paths import REPO_ROOT
 from landsat_assets_tests.support.processes import (
     LOOPBACK,
     RunningServer,

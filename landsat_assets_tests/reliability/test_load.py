@@ -25,12 +25,12 @@ from landsat_assets.stac.search import SceneQuery, search_scenes
 from landsat_assets_tests.support.deployment import (
     BACKFILL_STATUS,
     LAUNCH_BACKFILL,
-    REPO_ROOT,
     graphql,
     running_daemon,
     running_webserver,
     wait_for,
 )
+from landsat_assets_tests.support.paths import REPO_ROOT
 
 pytestmark = pytest.mark.slow
 

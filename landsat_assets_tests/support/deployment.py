@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 import requests
 from dagster import DagsterInstance
 
+from landsat_assets_tests.support.paths import REPO_ROOT
 from landsat_assets_tests.support.processes import (
     LOOPBACK,
     RunningServer,
@@ -23,7 +24,6 @@ from landsat_assets_tests.support.processes import (
     running_server,
 )
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 # Loading the code location on 2 shared cores takes far longer than a plain server start.
 WEBSERVER_READY_TIMEOUT_S = 90

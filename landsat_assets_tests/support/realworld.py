@@ -6,11 +6,10 @@ skip with this reason instead of failing.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from landsat_assets_tests.support.paths import REPO_ROOT
+
 REALWORLD = REPO_ROOT.parent / "shared" / "realworld"
 REALWORLD_ITEMS = REALWORLD / "items"
 SKIP_REASON = f"real-world samples not present at {REALWORLD} (they come with shared/)"
