@@ -6,15 +6,22 @@ from pathlib import Path
 
 import pytest
 
-from landsat_assets_tests.support.paths import REPO_ROOT
-
-REALWORLD = REPO_ROOT.parent / "shared" / "realworld"
+from landsat_assets_tests.support.realworld import REALWORLD, skip_without_samples
 
 
-@pytest.fixture(scope="session")
-def realworld() -> Path:
-    if not REALWORLD.is_dir():
-        pytest.skip(f"real-world samples not found at {REALWORLD} (only CI and devs have them)")
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    skip_without_samples(items)
+
+
+@pytest.fixture
+def realworld(request: pytest.FixtureRequest) -> Path:
+    """The real-world samples folder, for tests marked `realworld`.
+
+    The mark is what skips a test when the folder is missing (support/realworld.py); an
+    unmarked test using this fixture would fail on a clone without shared/ instead, so it
+    is refused here, where the mistake is made."""
+    if request.node.get_closest_marker("realworld") is None:
+        pytest.fail(f"{request.node.nodeid} reads the real-world samples: mark it realworld")
     return REALWORLD
 
 

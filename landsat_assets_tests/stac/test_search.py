@@ -37,7 +37,7 @@ from landsat_assets_tests.support.processes import (
     http_ready,
     running_server,
 )
-from landsat_assets_tests.support.realworld import REALWORLD_ITEMS, SKIP_REASON
+from landsat_assets_tests.support.realworld import REALWORLD_ITEMS
 
 PC_ITEMS = REALWORLD_ITEMS / "planetary_computer_100_items.json"
 POINT_AOI = "-105.2,40.1,-105.0,40.2"  # the point all 100 Planetary Computer items cover
@@ -103,8 +103,6 @@ def stac_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[
 
 @pytest.fixture(scope="session")
 def pc_catalog(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if not PC_ITEMS.is_file():
-        pytest.skip(SKIP_REASON)
     items = json.loads(PC_ITEMS.read_text())["features"]
     return write_catalog(items, tmp_path_factory.mktemp("pc-catalog"), "landsat-c2-l2")
 
