@@ -28,6 +28,7 @@ from landsat_assets_tests.support.catalogs import (
     read_item,
 )
 from landsat_assets_tests.support.faults import Answer, FaultProxy, Forward, ProxyRequest
+from landsat_assets_tests.support.items import USGS_S3_HREFS, stac_item
 
 HOSTILE_IDS = [
     "LC09_L2SP_033032_20230607_02_T1/../../../etc",
@@ -43,21 +44,15 @@ HOSTILE_IDS = [
 ]
 
 
-def api_item(item_id: str = "LC09_L2SP_033032_20230607_02_T1", **assets: str) -> dict[str, Any]:
-    hrefs = {"red": "s3://usgs-landsat/B4.TIF", "nir08": "s3://usgs-landsat/B5.TIF"}
-    hrefs |= {"qa_pixel": "s3://usgs-landsat/QA.TIF"} | assets
-    return {
-        "type": "Feature",
-        "stac_version": "1.0.0",
-        "id": item_id,
-        "geometry": {
-            "type": "Polygon",
-            "coordinates": [[[-105, 40], [-104, 40], [-104, 41], [-105, 41], [-105, 40]]],
-        },
-        "properties": {"datetime": "2023-06-07T17:00:00Z", "platform": "landsat-9"},
-        "links": [],
-        "assets": {band: {"href": href} for band, href in hrefs.items()},
-    }
+def api_item(item_id: str = "LC09_L2SP_033032_20230607_02_T1", **hrefs: str) -> dict[str, Any]:
+    """A Landsat 9 item as a remote API serves it, bands on USGS's bucket; `hrefs` replace
+    band hrefs by band name (the hostile part)."""
+    return stac_item(
+        item_id,
+        hrefs=USGS_S3_HREFS | hrefs,
+        datetime="2023-06-07T17:00:00Z",
+        platform="landsat-9",
+    )
 
 
 def quiet(_line: str) -> None:

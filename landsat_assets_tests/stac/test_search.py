@@ -12,6 +12,7 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ from landsat_assets.stac.search import (
     search_scenes,
 )
 from landsat_assets_tests.support.faults import FlakyProxy
+from landsat_assets_tests.support.items import stac_item
 from landsat_assets_tests.support.processes import (
     LOOPBACK,
     free_port,
@@ -301,27 +303,9 @@ def test_server_side_filter_is_sent(pc_catalog: Path, stac_server: Callable[[Pat
 # --- duplicates, errors -------------------------------------------------------------------
 
 
-def _item(item_id: str, **properties: Any) -> dict[str, Any]:
-    href = "https://example.test/{}.TIF"
-    item = {
-        "type": "Feature",
-        "stac_version": "1.0.0",
-        "id": item_id,
-        "geometry": {
-            "type": "Polygon",
-            "coordinates": [[[-105, 40], [-104, 40], [-104, 41], [-105, 41], [-105, 40]]],
-        },
-        "bbox": [-105, 40, -104, 41],
-        "properties": {
-            "datetime": "2023-06-07T17:00:00Z",
-            "platform": "LANDSAT_9",
-            "eo:cloud_cover": 10.0,
-            **properties,
-        },
-        "links": [],
-        "assets": {name: {"href": href.format(name)} for name in ("red", "nir08", "qa_pixel")},
-    }
-    return item
+# Hand-made items of one Landsat 9 acquisition, the platform spelled as USGS's own API does
+# (the served search must match it too).
+_item = partial(stac_item, datetime="2023-06-07T17:00:00Z", platform="LANDSAT_9")
 
 
 def test_reprocessed_duplicates_keep_the_newest(tmp_path: Path) -> None:
