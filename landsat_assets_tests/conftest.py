@@ -1,12 +1,18 @@
-"""Shared fixtures: the real-world samples and small demo catalogs built once per session."""
+"""Shared fixtures: the real-world samples (and the hook that skips their tests when the
+folder is missing), small demo catalogs built once per session, a fresh Dagster instance."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from landsat_assets_tests.support.realworld import REALWORLD, skip_without_samples
+
+if TYPE_CHECKING:
+    from dagster import DagsterInstance
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -42,3 +48,15 @@ def pipeline_env(small_demo_catalog, tmp_path) -> dict[str, str]:
         "LANDSAT_STAC_URL": str(small_demo_catalog),
         "LANDSAT_STORAGE": str(tmp_path / "storage"),
     }
+
+
+@pytest.fixture
+def instance() -> Iterator[DagsterInstance]:
+    """A fresh ephemeral Dagster instance per test, so runs and partitions never leak.
+
+    Dagster is imported here, not at the top, like the demo catalog above: the conftest
+    loads for every test, and most pure tests do not need it."""
+    from dagster import instance_for_test
+
+    with instance_for_test() as test_instance:
+        yield test_instance

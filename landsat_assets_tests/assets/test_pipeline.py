@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import rasterio
-from dagster import AssetKey, DagsterInstance, instance_for_test, materialize
+from dagster import AssetKey, DagsterInstance, materialize
 from rio_cogeo.cogeo import cog_validate
 
 from landsat_assets.definitions import build_definitions, build_resources
@@ -16,12 +16,6 @@ from landsat_assets.jobs import SCENE_ASSETS, SUMMARY_ASSETS
 from landsat_assets.partitions import register_scenes
 from landsat_assets.runner import contiguous_batches, run_pipeline
 from landsat_assets.science.summary import STATS_COLUMNS
-
-
-@pytest.fixture
-def instance():
-    with instance_for_test() as test_instance:
-        yield test_instance
 
 
 def latest_metadata(instance: DagsterInstance, asset: str, partition: str) -> dict:

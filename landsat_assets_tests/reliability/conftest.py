@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from dagster import DagsterInstance, instance_for_test
 
 from landsat_assets_tests.support.processes import LOOPBACK, free_port, http_ready, running_server
 
@@ -37,9 +36,3 @@ def tiny_stac_api(tiny_catalog: Path, tmp_path_factory: pytest.TempPathFactory) 
         ready_timeout=60,
     ):
         yield url
-
-
-@pytest.fixture
-def instance() -> Iterator[DagsterInstance]:
-    with instance_for_test() as test_instance:
-        yield test_instance

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from dagster import DagsterInstance, instance_for_test
+from dagster import DagsterInstance
 
 from landsat_assets.definitions import build_definitions
 from landsat_assets_tests.support.stac_api import (
@@ -37,12 +37,6 @@ def catalog_copy(small_demo_catalog: Path, tmp_path: Path) -> Path:
     folder = tmp_path / "catalog"
     shutil.copytree(small_demo_catalog.parent, folder)
     return folder / "catalog.json"
-
-
-@pytest.fixture
-def instance() -> Iterator[DagsterInstance]:
-    with instance_for_test() as test_instance:
-        yield test_instance
 
 
 @pytest.fixture
