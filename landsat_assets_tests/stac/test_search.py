@@ -40,6 +40,7 @@ from landsat_assets_tests.support.processes import (
     running_server,
 )
 from landsat_assets_tests.support.realworld import REALWORLD_ITEMS
+from landsat_assets_tests.support.stac_api import serving_static_catalog
 
 PC_ITEMS = REALWORLD_ITEMS / "planetary_computer_100_items.json"
 POINT_AOI = "-105.2,40.1,-105.0,40.2"  # the point all 100 Planetary Computer items cover
@@ -83,21 +84,10 @@ def stac_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[
 
         def serve(catalog_json: Path) -> str:
             if catalog_json not in urls:
-                port = free_port()
-                url = f"http://{LOOPBACK}:{port}/"
-                cmd = [sys.executable, "-m", "uvicorn", "stac_fastapi.static.app:app"]
-                cmd += ["--host", LOOPBACK, "--port", str(port), "--log-level", "warning"]
-                servers.enter_context(
-                    running_server(
-                        cmd,
-                        port=port,
-                        env={"CATALOG_HREF": str(catalog_json)},
-                        ready=http_ready(url),
-                        log_path=logs / f"stac-fastapi-static-{port}.log",
-                        ready_timeout=60,
-                    )
+                log_path = logs / f"stac-fastapi-static-{len(urls)}.log"
+                urls[catalog_json] = servers.enter_context(
+                    serving_static_catalog(catalog_json, log_path=log_path)
                 )
-                urls[catalog_json] = url
             return urls[catalog_json]
 
         yield serve
