@@ -35,7 +35,7 @@ def realworld(request: pytest.FixtureRequest) -> Path:
 def small_demo_catalog(tmp_path_factory) -> Path:
     """A small demo catalog (256 px scenes, 12 dates per path/row), built once per session.
 
-    Tests must not modify it; copy it (`shutil.copytree`) to add scenes."""
+    Tests must not modify it; copy it (`support.catalogs.copy_catalog`) to add scenes."""
     from landsat_assets.demo.catalog import build_demo_catalog
 
     return build_demo_catalog(tmp_path_factory.mktemp("demo") / "catalog", size=256, dates=12)
