@@ -27,7 +27,13 @@ from landsat_assets_tests.support.catalogs import (
     one_day_env,
     read_item,
 )
-from landsat_assets_tests.support.faults import Answer, FaultProxy, Forward, ProxyRequest
+from landsat_assets_tests.support.faults import (
+    Answer,
+    FaultProxy,
+    Forward,
+    ProxyRequest,
+    edit_search_page,
+)
 from landsat_assets_tests.support.items import USGS_S3_HREFS, stac_item
 
 HOSTILE_IDS = [
@@ -76,14 +82,12 @@ def test_hostile_id_never_becomes_a_scene_key(item_id: str, instance: DagsterIns
 def hostile_page(item_id: str):
     """Rename the second item of each search page."""
 
-    def fault(request: ProxyRequest, forward: Forward) -> Answer:
-        answer = forward()
-        if not request.path.startswith("/search") or answer.status != 200:
-            return answer
-        page = answer.json()
+    def rename_second(page: dict[str, Any]) -> None:
         if len(page["features"]) > 1:
             page["features"][1]["id"] = item_id
-        return Answer.of_json(page)
+
+    def fault(request: ProxyRequest, forward: Forward) -> Answer:
+        return edit_search_page(request, forward, rename_second)
 
     return fault
 
@@ -195,13 +199,11 @@ def test_local_catalog_item_pointing_outside_is_refused_by_search(
     "href", ["file:///etc/passwd", "/etc/hostname", "ftp://archive.test/B4.TIF"]
 )
 def test_served_catalog_cannot_point_at_local_files(tiny_stac_api: str, href: str) -> None:
-    def rewrite(request: ProxyRequest, forward: Forward) -> Answer:
-        answer = forward()
-        if not request.path.startswith("/search") or answer.status != 200:
-            return answer
-        page = answer.json()
+    def point_first_qa_at(page: dict[str, Any]) -> None:
         page["features"][0]["assets"]["qa_pixel"]["href"] = href
-        return Answer.of_json(page)
+
+    def rewrite(request: ProxyRequest, forward: Forward) -> Answer:
+        return edit_search_page(request, forward, point_first_qa_at)
 
     with FaultProxy(tiny_stac_api, rewrite) as proxy:
         with pytest.raises(ItemError) as caught:
