@@ -31,14 +31,14 @@ from dagster_postgres import DagsterPostgresStorage
 from packaging.specifiers import SpecifierSet
 
 from landsat_assets.assets.common import IMAGERY_POOL
+from landsat_assets_tests.support.paths import REPO_ROOT
 
-REPO = Path(__file__).resolve().parents[2]
-LOCAL_INSTANCE = REPO / "dagster.yaml"
-POSTGRES_INSTANCE = REPO / "deploy" / "dagster.postgres.yaml"
-DOCKERFILE = REPO / "deploy" / "Dockerfile"
-HELM_VALUES = REPO / "deploy" / "helm" / "values.yaml"
-MAKEFILE = REPO / "Makefile"
-PYPROJECT = REPO / "pyproject.toml"
+LOCAL_INSTANCE = REPO_ROOT / "dagster.yaml"
+POSTGRES_INSTANCE = REPO_ROOT / "deploy" / "dagster.postgres.yaml"
+DOCKERFILE = REPO_ROOT / "deploy" / "Dockerfile"
+HELM_VALUES = REPO_ROOT / "deploy" / "helm" / "values.yaml"
+MAKEFILE = REPO_ROOT / "Makefile"
+PYPROJECT = REPO_ROOT / "pyproject.toml"
 
 CODE_SERVER_PORT = 4000
 # A URL nothing listens on: any attempt to connect during validation would fail loudly.
@@ -115,7 +115,12 @@ def test_imagery_pool_is_the_only_pool_so_the_default_limit_is_its_limit() -> No
         if op.pool
     }
     assert pools == {IMAGERY_POOL}
-    for documented in (LOCAL_INSTANCE, POSTGRES_INSTANCE, HELM_VALUES, REPO / "docs" / "deploy.md"):
+    for documented in (
+        LOCAL_INSTANCE,
+        POSTGRES_INSTANCE,
+        HELM_VALUES,
+        REPO_ROOT / "docs" / "deploy.md",
+    ):
         assert f"concurrency set {IMAGERY_POOL} " in documented.read_text(), documented.name
 
 
@@ -350,7 +355,7 @@ def test_dockerfile_installs_the_project_against_the_lock() -> None:
     copied = " ".join(_instructions("COPY")).split()
     for needed in ("pyproject.toml", "requirements.lock", "landsat_assets"):
         assert needed in copied
-        assert (REPO / needed).exists()
+        assert (REPO_ROOT / needed).exists()
 
 
 def test_dockerfile_install_matches_the_makefile() -> None:
