@@ -5,7 +5,6 @@ plain Python loop calling the same processing functions on the same scenes."""
 from __future__ import annotations
 
 import json
-import shutil
 import statistics
 import tempfile
 import time
@@ -33,7 +32,7 @@ from landsat_assets.science.summary import stats_row, summarize, summary_plot
 from landsat_assets.stac.aoi import load_aoi
 from landsat_assets.stac.scene import SceneRecord
 from landsat_assets_tests.bench import verdict
-from landsat_assets_tests.support.paths import REPO_ROOT
+from landsat_assets_tests.support.deployment import dagster_home
 
 TARGET_RATIO = 1.5
 MIN_CLEAR_FRACTION = 0.2
@@ -137,9 +136,7 @@ def measure_backfill_overhead(
             started = time.perf_counter()
             plain_loop(records, loop_dir)
             loop_seconds.append(time.perf_counter() - started)
-            home = scratch_dir / f"home-{round_number}"
-            home.mkdir()
-            shutil.copy(REPO_ROOT / "dagster.yaml", home / "dagster.yaml")
+            home = dagster_home(scratch_dir / f"home-{round_number}")
             with DagsterInstance.from_ref(InstanceRef.from_dir(str(home))) as instance:
                 started = time.perf_counter()
                 report = run_pipeline(
