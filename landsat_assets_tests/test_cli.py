@@ -11,10 +11,9 @@ from rio_cogeo.cogeo import cog_validate
 
 from landsat_assets import cli
 from landsat_assets.cli import root_cause
+from landsat_assets_tests.support.deployment import POSTGRES_INSTANCE, dagster_home
 from landsat_assets_tests.support.processes import free_port
 from landsat_assets_tests.support.rasters import synthetic_scene
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 def landsat_assets(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None):
@@ -151,9 +150,7 @@ def test_bad_settings_fail_clearly(tmp_path, small_demo_catalog):
 
 
 def test_unreachable_postgres_instance_is_named_without_its_password(tmp_path, small_demo_catalog):
-    home = tmp_path / "home"
-    home.mkdir()
-    (home / "dagster.yaml").write_text((REPO_ROOT / "deploy" / "dagster.postgres.yaml").read_text())
+    home = dagster_home(tmp_path / "home", POSTGRES_INSTANCE)
     port = free_port()  # nothing listens there
     result = landsat_assets(
         "run",

@@ -1,14 +1,12 @@
 """The per-scene assets materialized through Dagster on demo scenes: files, metadata, summary."""
 
-import json
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import rasterio
-from dagster import AssetKey, DagsterInstance, instance_for_test, materialize
+from dagster import AssetKey, DagsterInstance, materialize
 from rio_cogeo.cogeo import cog_validate
 
 from landsat_assets.definitions import build_definitions, build_resources
@@ -16,13 +14,7 @@ from landsat_assets.jobs import SCENE_ASSETS, SUMMARY_ASSETS
 from landsat_assets.partitions import register_scenes
 from landsat_assets.runner import contiguous_batches, run_pipeline
 from landsat_assets.science.summary import STATS_COLUMNS
-from landsat_assets_tests.support.catalogs import band_file, copy_catalog, one_day_env
-
-
-@pytest.fixture
-def instance():
-    with instance_for_test() as test_instance:
-        yield test_instance
+from landsat_assets_tests.support.catalogs import band_file, copy_catalog, edit_item, one_day_env
 
 
 def latest_metadata(instance: DagsterInstance, asset: str, partition: str) -> dict:
@@ -112,9 +104,8 @@ def test_main_job_processes_filters_and_summarizes(instance, pipeline_env):
 
 
 def test_bad_scene_fails_alone_and_names_the_file(instance, pipeline_env, tmp_path):
-    catalog_copy = tmp_path / "catalog"
-    shutil.copytree(Path(pipeline_env["LANDSAT_STAC_URL"]).parent, catalog_copy)
-    env = dict(pipeline_env, LANDSAT_STAC_URL=str(catalog_copy / "catalog.json"))
+    catalog_copy = copy_catalog(Path(pipeline_env["LANDSAT_STAC_URL"]), tmp_path / "catalog")
+    env = dict(pipeline_env, LANDSAT_STAC_URL=str(catalog_copy))
     defs = build_definitions(env)
     scenes = defs.resources["catalog"].search()
     victim = scenes[1]
@@ -152,18 +143,10 @@ def test_summary_assets_are_unpartitioned_and_all_assets_documented():
 
 
 def test_unusable_item_is_reported_and_the_others_still_run(instance, pipeline_env, tmp_path):
-    catalog_copy = tmp_path / "catalog"
-    shutil.copytree(Path(pipeline_env["LANDSAT_STAC_URL"]).parent, catalog_copy)
-    env = dict(
-        pipeline_env,
-        LANDSAT_STAC_URL=str(catalog_copy / "catalog.json"),
-        LANDSAT_END_DATE="2023-02-20",
-    )
+    catalog_copy = copy_catalog(Path(pipeline_env["LANDSAT_STAC_URL"]), tmp_path / "catalog")
+    env = dict(pipeline_env, LANDSAT_STAC_URL=str(catalog_copy), LANDSAT_END_DATE="2023-02-20")
     first = build_definitions(env).resources["catalog"].search()[0]
-    item_path = catalog_copy / "landsat-c2-l2" / first.item_id / f"{first.item_id}.json"
-    item = json.loads(item_path.read_text())
-    del item["assets"]["red"]
-    item_path.write_text(json.dumps(item))
+    item = edit_item(catalog_copy, first.item_id, lambda item: item["assets"].pop("red"))
     defs = build_definitions(env)
     report = run_pipeline(instance, defs, scenes_per_run=8, echo=lambda _line: None)
     assert not report.ok

@@ -39,8 +39,8 @@ from landsat_assets.definitions import build_definitions, build_resources
 from landsat_assets.errors import SettingError
 from landsat_assets.partitions import landsat_scenes, register_scenes
 from landsat_assets.science.qa import MaskClass
+from landsat_assets_tests.support.paths import REPO_ROOT
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE_SCRIPT = REPO_ROOT / "examples" / "land_cover_script.py"
 UPSTREAM = [landsat_scene, scene_bands, cloud_mask]
 

@@ -3,7 +3,6 @@ of small demo scenes: no per-scene run is duplicated, the summaries follow scene
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -13,7 +12,6 @@ from dagster import (
     DagsterRunStatus,
     DefaultSensorStatus,
     evaluate_automation_conditions,
-    instance_for_test,
     materialize,
 )
 
@@ -25,12 +23,6 @@ from landsat_assets.settings import Settings
 SCENE_KEYS = [AssetKey(a.key.path) for a in SCENE_ASSETS]
 FOLLOWERS = SCENE_KEYS[1:]
 SUMMARY_KEYS = [AssetKey(a.key.path) for a in SUMMARY_ASSETS]
-
-
-@pytest.fixture
-def instance() -> Iterator[DagsterInstance]:
-    with instance_for_test() as test_instance:
-        yield test_instance
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ from landsat_assets.stac.search import SceneQuery, search_scenes
 from landsat_assets_tests.support.deployment import (
     BACKFILL_STATUS,
     LAUNCH_BACKFILL,
-    REPO_ROOT,
+    dagster_home,
     graphql,
     run_errors,
     running_daemon,
@@ -56,9 +56,7 @@ query ($selector: SensorSelector!) {
 
 @pytest.fixture
 def deployment(tmp_path: Path, small_demo_catalog: Path) -> Iterator[dict[str, Any]]:
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    shutil.copy(REPO_ROOT / "dagster.yaml", home / "dagster.yaml")
+    home = dagster_home(tmp_path / "dagster_home")
     catalog = tmp_path / "catalog"
     shutil.copytree(small_demo_catalog.parent, catalog)
     newest = search_scenes(catalog, SceneQuery())[-1]

@@ -3,13 +3,12 @@ from 127.0.0.1 by a server that can fail: a passing outage is retried, a missing
 
 from __future__ import annotations
 
-import json
 import re
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 from dagster import DagsterEventType, instance_for_test, materialize
@@ -17,6 +16,7 @@ from dagster import DagsterEventType, instance_for_test, materialize
 from landsat_assets.definitions import build_resources
 from landsat_assets.jobs import SCENE_ASSETS
 from landsat_assets.stac.search import SceneQuery, search_scenes
+from landsat_assets_tests.support.catalogs import copy_catalog, edit_item
 from landsat_assets_tests.support.processes import serving_in_thread
 
 GDAL_TRIES = 4
@@ -75,18 +75,18 @@ def _handler(files: FlakyFiles) -> type[BaseHTTPRequestHandler]:
 @pytest.fixture
 def remote_scene(small_demo_catalog: Path, tmp_path: Path) -> Iterator[tuple[FlakyFiles, str]]:
     """A catalog copy whose newest scene has its bands on the flaky HTTP server."""
-    catalog = tmp_path / "catalog"
-    shutil.copytree(small_demo_catalog.parent, catalog)
+    catalog = copy_catalog(small_demo_catalog, tmp_path / "catalog")
     key = search_scenes(catalog, SceneQuery())[-1].scene_key
-    files = FlakyFiles(root=catalog)
+    files = FlakyFiles(root=catalog.parent)
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(files))
     files.url = f"http://127.0.0.1:{server.server_address[1]}"
-    with serving_in_thread(server, "flaky-files"):
-        item_path = catalog / "landsat-c2-l2" / key / f"{key}.json"
-        item = json.loads(item_path.read_text())
+
+    def bands_on_the_server(item: dict[str, Any]) -> None:
         for asset in item["assets"].values():
             asset["href"] = f"{files.url}/landsat-c2-l2/{key}/{Path(asset['href']).name}"
-        item_path.write_text(json.dumps(item))
+
+    with serving_in_thread(server, "flaky-files"):
+        edit_item(catalog, key, bands_on_the_server)
         yield files, key
 
 

@@ -5,7 +5,6 @@ plain Python loop calling the same processing functions on the same scenes."""
 from __future__ import annotations
 
 import json
-import shutil
 import statistics
 import tempfile
 import time
@@ -30,8 +29,8 @@ from landsat_assets.settings import Settings
 from landsat_assets.stac.aoi import load_aoi
 from landsat_assets.stac.scene import SCENE_BANDS, SceneRecord
 from landsat_assets_tests.bench import verdict
+from landsat_assets_tests.support.deployment import dagster_home
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 TARGET_RATIO = 1.5
 MIN_CLEAR_FRACTION = 0.2
 
@@ -134,9 +133,7 @@ def measure_backfill_overhead(
             started = time.perf_counter()
             plain_loop(records, loop_dir)
             loop_seconds.append(time.perf_counter() - started)
-            home = scratch_dir / f"home-{round_number}"
-            home.mkdir()
-            shutil.copy(REPO_ROOT / "dagster.yaml", home / "dagster.yaml")
+            home = dagster_home(scratch_dir / f"home-{round_number}")
             with DagsterInstance.from_ref(InstanceRef.from_dir(str(home))) as instance:
                 started = time.perf_counter()
                 report = run_pipeline(

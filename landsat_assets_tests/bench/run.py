@@ -59,8 +59,8 @@ from landsat_assets_tests.bench.sensor_scale import (
     measure_tick_in_own_process,
     report_sensor_scale,
 )
+from landsat_assets_tests.support.paths import REPO_ROOT
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 BENCH_DIR = REPO_ROOT / ".bench"
 SCENE_DIR = BENCH_DIR / "scene"
 OUT_DIR = BENCH_DIR / "out"

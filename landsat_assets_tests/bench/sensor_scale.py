@@ -11,7 +11,6 @@ is its own.
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 import time
@@ -27,7 +26,8 @@ from landsat_assets.definitions import build_definitions
 from landsat_assets.partitions import landsat_scenes
 from landsat_assets.settings import Settings
 from landsat_assets_tests.bench import verdict
-from landsat_assets_tests.support.deployment import REPO_ROOT, graphql, running_webserver
+from landsat_assets_tests.support.deployment import dagster_home, graphql, running_webserver
+from landsat_assets_tests.support.paths import REPO_ROOT
 from landsat_assets_tests.support.stac_api import (
     SensorHarness,
     catalog_item_dicts,
@@ -136,8 +136,7 @@ def measure_partition_status(
 ) -> StatusMeasurement:
     """Register `partitions` scenes in a new instance at `home`, start the webserver on it and
     time the `ndvi` partition status query three times."""
-    home.mkdir(parents=True, exist_ok=True)
-    shutil.copy(REPO_ROOT / "dagster.yaml", home / "dagster.yaml")
+    dagster_home(home)
     first = datetime(1990, 1, 1)
     keys = [f"LC08_L2SP_033032_{first + timedelta(days=n):%Y%m%d}_02_T1" for n in range(partitions)]
     with DagsterInstance.from_ref(InstanceRef.from_dir(str(home))) as instance:

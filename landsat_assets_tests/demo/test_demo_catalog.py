@@ -39,9 +39,9 @@ from landsat_assets.stac.scene import (
     VALID_SR_DN_MAX,
     VALID_SR_DN_MIN,
 )
+from landsat_assets_tests.support.realworld import REALWORLD_ITEMS
 
-REALWORLD = Path(__file__).resolve().parents[2].parent / "shared" / "realworld"
-EARTH_SEARCH_ITEM = REALWORLD / "items" / "earthsearch_v1_LC08_L2SP_033032_20231008_02_T1.json"
+EARTH_SEARCH_ITEM = REALWORLD_ITEMS / "earthsearch_v1_LC08_L2SP_033032_20231008_02_T1.json"
 
 SIZE = 256
 DATES = 8
@@ -179,8 +179,6 @@ def test_items_validate_offline_against_core_schemas(
 
 @pytest.mark.realworld
 def test_items_have_earth_search_fields(items: list[pystac.Item]) -> None:
-    if not EARTH_SEARCH_ITEM.exists():
-        pytest.skip(f"real Earth Search item not found at {EARTH_SEARCH_ITEM}")
     real = json.loads(EARTH_SEARCH_ITEM.read_text())
     for item in items:
         ours = json.loads(Path(item.get_self_href()).read_text())

@@ -12,7 +12,6 @@ import json
 import os
 import re
 import shlex
-import shutil
 import tomllib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -31,14 +30,13 @@ from dagster_postgres import DagsterPostgresStorage
 from packaging.specifiers import SpecifierSet
 
 from landsat_assets.assets.common import IMAGERY_POOL
+from landsat_assets_tests.support.deployment import LOCAL_INSTANCE, POSTGRES_INSTANCE, dagster_home
+from landsat_assets_tests.support.paths import REPO_ROOT
 
-REPO = Path(__file__).resolve().parents[2]
-LOCAL_INSTANCE = REPO / "dagster.yaml"
-POSTGRES_INSTANCE = REPO / "deploy" / "dagster.postgres.yaml"
-DOCKERFILE = REPO / "deploy" / "Dockerfile"
-HELM_VALUES = REPO / "deploy" / "helm" / "values.yaml"
-MAKEFILE = REPO / "Makefile"
-PYPROJECT = REPO / "pyproject.toml"
+DOCKERFILE = REPO_ROOT / "deploy" / "Dockerfile"
+HELM_VALUES = REPO_ROOT / "deploy" / "helm" / "values.yaml"
+MAKEFILE = REPO_ROOT / "Makefile"
+PYPROJECT = REPO_ROOT / "pyproject.toml"
 
 CODE_SERVER_PORT = 4000
 # A URL nothing listens on: any attempt to connect during validation would fail loudly.
@@ -53,17 +51,6 @@ def _code_location_module() -> str:
     return tomllib.loads(PYPROJECT.read_text())["tool"]["dagster"]["module_name"]
 
 
-def _instance_dir(tmp_path: Path, source: Path | Mapping[str, Any]) -> Path:
-    """A DAGSTER_HOME-like folder holding `source` as its dagster.yaml."""
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    if isinstance(source, Path):
-        shutil.copyfile(source, home / "dagster.yaml")
-    else:
-        (home / "dagster.yaml").write_text(yaml.safe_dump(dict(source)))
-    return home
-
-
 # --- instance files -------------------------------------------------------------------------
 
 
@@ -72,7 +59,9 @@ def test_instance_file_passes_dagster_validation(
     source: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("DAGSTER_PG_URL", DUMMY_PG_URL)
-    config, custom_class = dagster_instance_config(str(_instance_dir(tmp_path, source)))
+    config, custom_class = dagster_instance_config(
+        str(dagster_home(tmp_path / "dagster_home", source))
+    )
 
     assert custom_class is None
     assert config["telemetry"] == {"enabled": False}
@@ -89,7 +78,7 @@ def test_sqlite_instance_keeps_storage_under_the_instance_directory(
 ) -> None:
     """No storage block: runs and schedules land in SQLite files inside DAGSTER_HOME."""
     assert "storage" not in _yaml(LOCAL_INSTANCE)
-    home = _instance_dir(tmp_path, LOCAL_INSTANCE)
+    home = dagster_home(tmp_path / "dagster_home", LOCAL_INSTANCE)
     monkeypatch.setenv("DAGSTER_HOME", str(home))
 
     with DagsterInstance.from_config(str(home)) as instance:
@@ -115,7 +104,12 @@ def test_imagery_pool_is_the_only_pool_so_the_default_limit_is_its_limit() -> No
         if op.pool
     }
     assert pools == {IMAGERY_POOL}
-    for documented in (LOCAL_INSTANCE, POSTGRES_INSTANCE, HELM_VALUES, REPO / "docs" / "deploy.md"):
+    for documented in (
+        LOCAL_INSTANCE,
+        POSTGRES_INSTANCE,
+        HELM_VALUES,
+        REPO_ROOT / "docs" / "deploy.md",
+    ):
         assert f"concurrency set {IMAGERY_POOL} " in documented.read_text(), documented.name
 
 
@@ -125,7 +119,7 @@ def test_sqlite_instance_limits_the_imagery_pool(
     """The default pool limit really caps concurrent slots of `landsat_imagery`."""
     settings = _yaml(LOCAL_INSTANCE)["concurrency"]
     limit = settings["pools"]["default_limit"]
-    home = _instance_dir(tmp_path, LOCAL_INSTANCE)
+    home = dagster_home(tmp_path / "dagster_home", LOCAL_INSTANCE)
     monkeypatch.setenv("DAGSTER_HOME", str(home))
 
     with DagsterInstance.from_config(str(home)) as instance:
@@ -161,7 +155,7 @@ def test_telemetry_setting_controls_what_dagster_writes(
     settings = _yaml(LOCAL_INSTANCE)
     assert settings["telemetry"] == {"enabled": False}
     settings["telemetry"]["enabled"] = enabled
-    home = _instance_dir(tmp_path, settings)
+    home = dagster_home(tmp_path / "dagster_home", settings)
     user_home = tmp_path / "user"
     user_home.mkdir()
     monkeypatch.setenv("DAGSTER_HOME", str(home))
@@ -181,7 +175,7 @@ def test_postgres_instance_takes_its_url_from_the_environment(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The storage config resolves DAGSTER_PG_URL without opening a connection."""
-    home = _instance_dir(tmp_path, POSTGRES_INSTANCE)
+    home = dagster_home(tmp_path / "dagster_home", POSTGRES_INSTANCE)
     ref = InstanceRef.from_dir(str(home))
     assert (ref.storage_data.module_name, ref.storage_data.class_name) == (
         "dagster_postgres",
@@ -350,7 +344,7 @@ def test_dockerfile_installs_the_project_against_the_lock() -> None:
     copied = " ".join(_instructions("COPY")).split()
     for needed in ("pyproject.toml", "requirements.lock", "landsat_assets"):
         assert needed in copied
-        assert (REPO / needed).exists()
+        assert (REPO_ROOT / needed).exists()
 
 
 def test_dockerfile_install_matches_the_makefile() -> None:
@@ -571,8 +565,8 @@ def test_helm_concurrency_is_a_valid_dagster_instance_setting(
     assert not {"maxConcurrentRuns", "tagConcurrencyLimits"} & set(queued)
 
     concurrency = _chart_instance_concurrency(values)
-    home = _instance_dir(
-        tmp_path,
+    home = dagster_home(
+        tmp_path / "dagster_home",
         {
             "run_coordinator": {"module": "dagster", "class": "QueuedRunCoordinator"},
             "concurrency": concurrency,

@@ -42,7 +42,8 @@ from landsat_assets.stac.search import SceneQuery, search_scenes
 from landsat_assets_tests.support.deployment import (
     BACKFILL_STATUS,
     LAUNCH_BACKFILL,
-    REPO_ROOT,
+    POSTGRES_INSTANCE,
+    dagster_home,
     graphql,
     run_errors,
     running_daemon,
@@ -146,9 +147,7 @@ def deployment(
     tmp_path: Path, small_demo_catalog: Path, s3_server, monkeypatch
 ) -> Iterator[dict[str, Any]]:
     bucket = s3_server.new_bucket()
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    shutil.copy(REPO_ROOT / "deploy" / "dagster.postgres.yaml", home / "dagster.yaml")
+    home = dagster_home(tmp_path / "dagster_home", POSTGRES_INSTANCE)
     with postgres_cluster(tmp_path) as pg_url:
         env = {
             **s3_server.env(f"s3://{bucket}/{PREFIX}"),

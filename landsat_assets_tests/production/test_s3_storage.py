@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import rasterio
-from dagster import DagsterInstance, instance_for_test, materialize
+from dagster import DagsterInstance, materialize
 
 from landsat_assets.definitions import build_definitions, build_resources
 from landsat_assets.jobs import SCENE_ASSETS
@@ -35,12 +35,6 @@ SCENE_PRODUCTS = [
     ("cloud_mask", "tif"),
     ("scene_ndvi_stats", "parquet"),
 ]
-
-
-@pytest.fixture
-def instance():
-    with instance_for_test() as test_instance:
-        yield test_instance
 
 
 def use_env(monkeypatch, env: dict[str, str]) -> dict[str, str]:

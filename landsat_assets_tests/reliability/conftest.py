@@ -3,14 +3,12 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from dagster import DagsterInstance, instance_for_test
 
-from landsat_assets_tests.support.processes import LOOPBACK, free_port, http_ready, running_server
+from landsat_assets_tests.support.stac_api import serving_static_catalog
 
 
 @pytest.fixture(scope="session")
@@ -24,22 +22,6 @@ def tiny_catalog(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_stac_api(tiny_catalog: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The tiny catalog as a STAC API (item search with CQL2 filter, POST paging links)."""
-    port = free_port()
-    url = f"http://{LOOPBACK}:{port}/"
-    cmd = [sys.executable, "-m", "uvicorn", "stac_fastapi.static.app:app"]
-    cmd += ["--host", LOOPBACK, "--port", str(port), "--log-level", "warning"]
-    with running_server(
-        cmd,
-        port=port,
-        env={"CATALOG_HREF": str(tiny_catalog)},
-        ready=http_ready(url),
-        log_path=tmp_path_factory.mktemp("logs") / "stac-fastapi-static.log",
-        ready_timeout=60,
-    ):
+    log_path = tmp_path_factory.mktemp("logs") / "stac-fastapi-static.log"
+    with serving_static_catalog(tiny_catalog, log_path=log_path) as url:
         yield url
-
-
-@pytest.fixture
-def instance() -> Iterator[DagsterInstance]:
-    with instance_for_test() as test_instance:
-        yield test_instance

@@ -27,7 +27,14 @@ from landsat_assets_tests.support.catalogs import (
     one_day_env,
     read_item,
 )
-from landsat_assets_tests.support.faults import Answer, FaultProxy, Forward, ProxyRequest
+from landsat_assets_tests.support.faults import (
+    Answer,
+    FaultProxy,
+    Forward,
+    ProxyRequest,
+    edit_search_page,
+)
+from landsat_assets_tests.support.items import USGS_S3_HREFS, stac_item
 
 HOSTILE_IDS = [
     "LC09_L2SP_033032_20230607_02_T1/../../../etc",
@@ -43,21 +50,15 @@ HOSTILE_IDS = [
 ]
 
 
-def api_item(item_id: str = "LC09_L2SP_033032_20230607_02_T1", **assets: str) -> dict[str, Any]:
-    hrefs = {"red": "s3://usgs-landsat/B4.TIF", "nir08": "s3://usgs-landsat/B5.TIF"}
-    hrefs |= {"qa_pixel": "s3://usgs-landsat/QA.TIF"} | assets
-    return {
-        "type": "Feature",
-        "stac_version": "1.0.0",
-        "id": item_id,
-        "geometry": {
-            "type": "Polygon",
-            "coordinates": [[[-105, 40], [-104, 40], [-104, 41], [-105, 41], [-105, 40]]],
-        },
-        "properties": {"datetime": "2023-06-07T17:00:00Z", "platform": "landsat-9"},
-        "links": [],
-        "assets": {band: {"href": href} for band, href in hrefs.items()},
-    }
+def api_item(item_id: str = "LC09_L2SP_033032_20230607_02_T1", **hrefs: str) -> dict[str, Any]:
+    """A Landsat 9 item as a remote API serves it, bands on USGS's bucket; `hrefs` replace
+    band hrefs by band name (the hostile part)."""
+    return stac_item(
+        item_id,
+        hrefs=USGS_S3_HREFS | hrefs,
+        datetime="2023-06-07T17:00:00Z",
+        platform="landsat-9",
+    )
 
 
 def quiet(_line: str) -> None:
@@ -81,14 +82,12 @@ def test_hostile_id_never_becomes_a_scene_key(item_id: str, instance: DagsterIns
 def hostile_page(item_id: str):
     """Rename the second item of each search page."""
 
-    def fault(request: ProxyRequest, forward: Forward) -> Answer:
-        answer = forward()
-        if not request.path.startswith("/search") or answer.status != 200:
-            return answer
-        page = answer.json()
+    def rename_second(page: dict[str, Any]) -> None:
         if len(page["features"]) > 1:
             page["features"][1]["id"] = item_id
-        return Answer.of_json(page)
+
+    def fault(request: ProxyRequest, forward: Forward) -> Answer:
+        return edit_search_page(request, forward, rename_second)
 
     return fault
 
@@ -200,13 +199,11 @@ def test_local_catalog_item_pointing_outside_is_refused_by_search(
     "href", ["file:///etc/passwd", "/etc/hostname", "ftp://archive.test/B4.TIF"]
 )
 def test_served_catalog_cannot_point_at_local_files(tiny_stac_api: str, href: str) -> None:
-    def rewrite(request: ProxyRequest, forward: Forward) -> Answer:
-        answer = forward()
-        if not request.path.startswith("/search") or answer.status != 200:
-            return answer
-        page = answer.json()
+    def point_first_qa_at(page: dict[str, Any]) -> None:
         page["features"][0]["assets"]["qa_pixel"]["href"] = href
-        return Answer.of_json(page)
+
+    def rewrite(request: ProxyRequest, forward: Forward) -> Answer:
+        return edit_search_page(request, forward, point_first_qa_at)
 
     with FaultProxy(tiny_stac_api, rewrite) as proxy:
         with pytest.raises(ItemError) as caught:

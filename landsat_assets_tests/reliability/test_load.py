@@ -9,7 +9,6 @@ start-up of runs and steps, over this suite's 3-minute budget."""
 
 from __future__ import annotations
 
-import shutil
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -25,7 +24,7 @@ from landsat_assets.stac.search import SceneQuery, search_scenes
 from landsat_assets_tests.support.deployment import (
     BACKFILL_STATUS,
     LAUNCH_BACKFILL,
-    REPO_ROOT,
+    dagster_home,
     graphql,
     running_daemon,
     running_webserver,
@@ -50,9 +49,7 @@ def load_catalog(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def deployment(tmp_path: Path, load_catalog: Path) -> Iterator[dict[str, Any]]:
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    shutil.copy(REPO_ROOT / "dagster.yaml", home / "dagster.yaml")
+    home = dagster_home(tmp_path / "dagster_home")
     env = {
         "DAGSTER_HOME": str(home),
         "LANDSAT_STAC_URL": str(load_catalog),

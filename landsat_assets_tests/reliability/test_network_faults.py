@@ -24,6 +24,8 @@ from landsat_assets_tests.support.faults import (
     FaultProxy,
     Forward,
     ProxyRequest,
+    edit_search_page,
+    is_search,
     no_fault,
 )
 
@@ -33,10 +35,6 @@ QUERY = SceneQuery()
 
 def scene_keys(catalog: str | Path) -> list[str]:
     return [record.scene_key for record in search_scenes(catalog, QUERY, page_size=PAGE_SIZE)]
-
-
-def is_search(request: ProxyRequest) -> bool:
-    return request.path.startswith("/search")
 
 
 def next_link(page: dict[str, Any]) -> dict[str, Any] | None:
@@ -178,17 +176,15 @@ class LoopingPages:
         self.first_next: dict[str, Any] | None = None
 
     def __call__(self, request: ProxyRequest, forward: Forward) -> Answer:
-        answer = forward()
-        if not is_search(request) or answer.status != 200:
-            return answer
-        page = answer.json()
+        return edit_search_page(request, forward, self.loop_back)
+
+    def loop_back(self, page: dict[str, Any]) -> None:
         self.pages += 1
         link = next_link(page)
         if self.pages == 1:
             self.first_next = link
         elif self.pages >= self.loop_at and link is not None:
             page["links"] = [x for x in page["links"] if x is not link] + [self.first_next]
-        return Answer.of_json(page)
 
 
 @pytest.mark.timeout(60)
@@ -250,16 +246,14 @@ class EmptyPageInserted:
             body = dict(request.json_body(), token=token.removeprefix(self.MARK))
             link = {"rel": "next", "href": self.search_href, "method": "POST", "body": body}
             return Answer.of_json({"type": "FeatureCollection", "features": [], "links": [link]})
-        answer = forward()
-        if not is_search(request) or answer.status != 200:
-            return answer
-        page = answer.json()
+        return edit_search_page(request, forward, self.mark_page_two)
+
+    def mark_page_two(self, page: dict[str, Any]) -> None:
         self.pages += 1
         link = next_link(page)
         if self.pages == 2 and link is not None:
             self.search_href = link["href"]
             link["body"]["token"] = self.MARK + link["body"]["token"]
-        return Answer.of_json(page)
 
 
 def test_empty_page_in_the_middle_loses_no_scene(tiny_stac_api: str, expected: list[str]) -> None:

@@ -14,10 +14,11 @@ from landsat_assets.definitions import build_definitions
 from landsat_assets.runner import format_report, run_pipeline
 from landsat_assets.stac.search import SceneQuery, search_scenes
 from landsat_assets_tests.support.catalogs import band_file, copy_catalog
+from landsat_assets_tests.support.paths import REPO_ROOT
 
 SECRET = "planted-secret-XYZ"
 ACCESS_KEY = "AKIAPLANTEDFAKE12345"
-MAKEFILE = Path(__file__).resolve().parents[2] / "Makefile"
+MAKEFILE = REPO_ROOT / "Makefile"
 
 
 @pytest.mark.slow

@@ -3,15 +3,15 @@ and the harness that ticks the scene sensor the way the daemon does."""
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from dagster import DagsterInstance, instance_for_test
+from dagster import DagsterInstance
 
 from landsat_assets.definitions import build_definitions
+from landsat_assets_tests.support.catalogs import copy_catalog
 from landsat_assets_tests.support.stac_api import (
     PagedStacApi,
     SensorHarness,
@@ -34,15 +34,7 @@ def demo_item_dicts(small_demo_catalog: Path) -> list[dict[str, Any]]:
 @pytest.fixture
 def catalog_copy(small_demo_catalog: Path, tmp_path: Path) -> Path:
     """A private copy of the small demo catalog (catalog.json path), free to modify."""
-    folder = tmp_path / "catalog"
-    shutil.copytree(small_demo_catalog.parent, folder)
-    return folder / "catalog.json"
-
-
-@pytest.fixture
-def instance() -> Iterator[DagsterInstance]:
-    with instance_for_test() as test_instance:
-        yield test_instance
+    return copy_catalog(small_demo_catalog, tmp_path / "catalog")
 
 
 @pytest.fixture

@@ -21,6 +21,7 @@ from landsat_assets.sensors import (
 from landsat_assets.settings import Settings
 from landsat_assets.stac.search import search_scenes
 from landsat_assets.stac.watermark import SceneCursor
+from landsat_assets_tests.support.catalogs import edit_item
 
 
 def keys_of(result: SensorResult | SkipReason) -> list[str]:
@@ -41,10 +42,11 @@ def newest_per_path_row(scenes) -> set[str]:
 
 def reprocess(catalog: Path, scene_key: str, generated: str) -> None:
     """Rewrite one demo item as USGS reprocessing it would: a newer product_generated."""
-    (item_path,) = catalog.parent.glob(f"landsat-c2-l2/{scene_key}/{scene_key}.json")
-    item = json.loads(item_path.read_text())
-    item["properties"]["landsat:product_generated"] = generated
-    item_path.write_text(json.dumps(item))
+    edit_item(
+        catalog,
+        scene_key,
+        lambda item: item["properties"].update({"landsat:product_generated": generated}),
+    )
 
 
 def test_first_tick_requests_newest_scene_of_each_path_row(catalog_copy, harness, instance):
@@ -109,10 +111,7 @@ def test_an_unusable_item_is_skipped_and_the_new_scenes_still_come(catalog_copy,
     sensor = harness(catalog_copy)
     sensor.tick()
     broken = add_scene(catalog_copy.parent)
-    item_path = Path(broken.get_self_href())
-    item = json.loads(item_path.read_text())
-    del item["assets"]["nir08"]
-    item_path.write_text(json.dumps(item))
+    edit_item(catalog_copy, broken.id, lambda item: item["assets"].pop("nir08"))
     usable = add_scene(catalog_copy.parent)
 
     result = sensor.tick()

@@ -13,39 +13,7 @@ import pytest
 
 from landsat_assets.errors import ItemError
 from landsat_assets.stac.normalize import normalize_item, normalize_item_file, normalize_platform
-
-
-def make_item(item_id: str = "LC08_L2SP_033032_20231008_02_T1", **properties: Any) -> dict:
-    """The Earth Search shape, cut down to what normalization reads."""
-    props = {
-        "datetime": "2023-10-08T17:37:26.656958Z",
-        "platform": "landsat-8",
-        "eo:cloud_cover": 12.5,
-        "landsat:cloud_cover_land": 10.0,
-        "landsat:wrs_path": "033",
-        "landsat:wrs_row": "032",
-        "proj:epsg": 32613,
-        **properties,
-    }
-    sr = [{"nodata": 0, "scale": 2.75e-05, "offset": -0.2}]
-    return {
-        "type": "Feature",
-        "stac_version": "1.0.0",
-        "id": item_id,
-        "collection": "landsat-c2-l2",
-        "geometry": {
-            "type": "Polygon",
-            "coordinates": [[[-105, 40], [-104, 40], [-104, 41], [-105, 41], [-105, 40]]],
-        },
-        "bbox": [-105, 40, -104, 41],
-        "properties": {k: v for k, v in props.items() if v is not None},
-        "links": [],
-        "assets": {
-            "red": {"href": "https://example.test/B4.TIF", "raster:bands": sr},
-            "nir08": {"href": "https://example.test/B5.TIF", "raster:bands": sr},
-            "qa_pixel": {"href": "https://example.test/QA.TIF", "raster:bands": [{"nodata": 1}]},
-        },
-    }
+from landsat_assets_tests.support.items import stac_item
 
 
 @pytest.mark.parametrize(
@@ -59,7 +27,7 @@ def make_item(item_id: str = "LC08_L2SP_033032_20231008_02_T1", **properties: An
     ],
 )
 def test_scene_key(item_id: str, key: str) -> None:
-    assert normalize_item(make_item(item_id)).scene_key == key
+    assert normalize_item(stac_item(item_id)).scene_key == key
 
 
 @pytest.mark.parametrize(
@@ -67,7 +35,7 @@ def test_scene_key(item_id: str, key: str) -> None:
 )
 def test_unsafe_ids_are_refused(item_id: str) -> None:
     with pytest.raises(ItemError, match=r"scene key|no id"):
-        normalize_item(make_item(item_id))
+        normalize_item(stac_item(item_id))
 
 
 @pytest.mark.parametrize(
@@ -90,32 +58,32 @@ def test_platform_spellings(value: object, expected: str | None) -> None:
 
 
 def test_platform_from_id_when_absent_and_refused_when_not_landsat() -> None:
-    assert normalize_item(make_item("LC09_L2SP_033032_20231008_02_T1")).platform == "landsat-8"
-    item = make_item("LC09_L2SP_033032_20231008_02_T1")
+    assert normalize_item(stac_item("LC09_L2SP_033032_20231008_02_T1")).platform == "landsat-8"
+    item = stac_item("LC09_L2SP_033032_20231008_02_T1")
     del item["properties"]["platform"]
     assert normalize_item(item).platform == "landsat-9"
     with pytest.raises(ItemError, match=r"LC08_L2SP_033032_20231008_02_T1.*sentinel-2a"):
-        normalize_item(make_item(platform="sentinel-2a"))
+        normalize_item(stac_item(platform="sentinel-2a"))
 
 
 def test_wrs_padded_and_taken_from_id() -> None:
-    record = normalize_item(make_item(**{"landsat:wrs_path": 33, "landsat:wrs_row": "32"}))
+    record = normalize_item(stac_item(**{"landsat:wrs_path": 33, "landsat:wrs_row": "32"}))
     assert (record.wrs_path, record.wrs_row) == ("033", "032")
-    item = make_item()
+    item = stac_item()
     del item["properties"]["landsat:wrs_path"], item["properties"]["landsat:wrs_row"]
     assert (normalize_item(item).wrs_path, normalize_item(item).wrs_row) == ("033", "032")
     with pytest.raises(ItemError, match="landsat:wrs_path"):
-        normalize_item(make_item(**{"landsat:wrs_path": "33a"}))
+        normalize_item(stac_item(**{"landsat:wrs_path": "33a"}))
 
 
 def test_cloud_cover_minus_one_and_absent_are_none() -> None:
-    record = normalize_item(make_item(**{"eo:cloud_cover": -1, "landsat:cloud_cover_land": -1}))
+    record = normalize_item(stac_item(**{"eo:cloud_cover": -1, "landsat:cloud_cover_land": -1}))
     assert (record.cloud_cover, record.cloud_cover_land) == (None, None)
-    item = make_item()
+    item = stac_item()
     del item["properties"]["eo:cloud_cover"]
     assert normalize_item(item).cloud_cover is None
     with pytest.raises(ItemError, match="eo:cloud_cover 'cloudy'"):
-        normalize_item(make_item(**{"eo:cloud_cover": "cloudy"}))
+        normalize_item(stac_item(**{"eo:cloud_cover": "cloudy"}))
 
 
 @pytest.mark.parametrize(
@@ -128,15 +96,15 @@ def test_cloud_cover_minus_one_and_absent_are_none() -> None:
     ],
 )
 def test_datetime_is_utc(value: str, expected: datetime) -> None:
-    record = normalize_item(make_item(datetime=value))
+    record = normalize_item(stac_item(datetime=value))
     assert record.datetime == expected
     assert record.datetime.utcoffset().total_seconds() == 0
 
 
 def test_datetime_errors() -> None:
     with pytest.raises(ItemError, match="not an ISO 8601"):
-        normalize_item(make_item(datetime="yesterday"))
-    item = make_item()
+        normalize_item(stac_item(datetime="yesterday"))
+    item = stac_item()
     item["properties"]["datetime"] = None
     with pytest.raises(ItemError, match="no datetime"):
         normalize_item(item)
@@ -145,15 +113,15 @@ def test_datetime_errors() -> None:
 
 
 def test_version_priority_and_order() -> None:
-    generated = make_item(
+    generated = stac_item(
         **{"landsat:product_generated": "2023-10-17T16:22:27Z", "updated": "2024-01-01T00:00:00Z"}
     )
     assert normalize_item(generated).version == "2023-10-17T16:22:27.000000+00:00"
-    updated = make_item(updated="2024-01-01T00:00:00Z", created="2023-01-01T00:00:00Z")
+    updated = stac_item(updated="2024-01-01T00:00:00Z", created="2023-01-01T00:00:00Z")
     assert normalize_item(updated).version == "2024-01-01T00:00:00.000000+00:00"
-    bare = make_item()
+    bare = stac_item()
     assert normalize_item(bare).version == "2023-10-08T17:37:26.656958+00:00"
-    from_href = make_item(updated="2030-01-01T00:00:00Z")
+    from_href = stac_item(updated="2030-01-01T00:00:00Z")
     from_href["assets"]["red"]["href"] = (
         "s3://usgs-landsat/x/LC08_L2SP_033032_20231008_20231017_02_T1_SR_B4.TIF"
     )
@@ -162,7 +130,7 @@ def test_version_priority_and_order() -> None:
     other_product["assets"]["red"]["href"] = "s3://b/LC08_L2SP_999999_20231008_20231017_02_T1.TIF"
     assert normalize_item(other_product).version == "2030-01-01T00:00:00.000000+00:00"
     versions = [
-        normalize_item(make_item(f"LC08_L2SP_033032_20231008_{day}_02_T1_SR")).version
+        normalize_item(stac_item(f"LC08_L2SP_033032_20231008_{day}_02_T1_SR")).version
         for day in ("20231009", "20231017", "20240301")
     ]
     assert versions == sorted(versions) and len(set(versions)) == 3
@@ -170,18 +138,18 @@ def test_version_priority_and_order() -> None:
 
 
 def test_missing_band_names_item_and_band() -> None:
-    item = make_item()
+    item = stac_item()
     del item["assets"]["red"]
     with pytest.raises(ItemError, match=r"'LC08_L2SP_033032_20231008_02_T1'.*missing band 'red'"):
         normalize_item(item)
-    item = make_item()
+    item = stac_item()
     item["assets"]["nir08"] = {"title": "no href"}
     with pytest.raises(ItemError, match="missing band 'nir08'"):
         normalize_item(item)
 
 
 def test_defaults_without_raster_bands() -> None:
-    item = make_item()
+    item = stac_item()
     for asset in item["assets"].values():
         del asset["raster:bands"]
     bands = normalize_item(item).bands
@@ -194,7 +162,7 @@ def test_defaults_without_raster_bands() -> None:
 
 
 def test_raster_bands_override_defaults_and_bad_nodata_is_refused() -> None:
-    item = make_item()
+    item = stac_item()
     item["assets"]["red"]["raster:bands"] = [{"scale": 0.0001, "offset": 0, "nodata": -9999.0}]
     red = normalize_item(item).bands["red"]
     assert (red.scale, red.offset, red.nodata) == (0.0001, 0.0, -9999)
@@ -214,13 +182,13 @@ def test_raster_bands_override_defaults_and_bad_nodata_is_refused() -> None:
     ],
 )
 def test_access(href: str, extra: dict, access: str) -> None:
-    item = make_item()
+    item = stac_item()
     item["assets"]["red"] = {"href": href, **extra}
     assert normalize_item(item).bands["red"].access == access
 
 
 def test_alternate_s3_href() -> None:
-    item = make_item()
+    item = stac_item()
     item["assets"]["red"]["alternate"] = {"s3": {"href": "s3://usgs-landsat/a/B4.TIF"}}
     item["assets"]["nir08"]["alternate"] = "garbage"
     bands = normalize_item(item).bands
@@ -229,7 +197,7 @@ def test_alternate_s3_href() -> None:
 
 
 def test_relative_hrefs_resolved_against_file_and_self_link(tmp_path: Path) -> None:
-    item = make_item()
+    item = stac_item()
     item["assets"]["red"]["href"] = "./B4.TIF"
     item["assets"]["nir08"]["href"] = "../shared/B5.TIF"
     folder = tmp_path / "scene"
@@ -248,7 +216,7 @@ def test_relative_hrefs_resolved_against_file_and_self_link(tmp_path: Path) -> N
 
 
 def test_pystac_item_resolves_against_its_file(tmp_path: Path) -> None:
-    item = make_item()
+    item = stac_item()
     item["assets"]["red"]["href"] = "./B4.TIF"
     (tmp_path / "item.json").write_text(json.dumps(item))
     record = normalize_item(pystac.Item.from_file(str(tmp_path / "item.json")))
@@ -256,7 +224,7 @@ def test_pystac_item_resolves_against_its_file(tmp_path: Path) -> None:
 
 
 def test_proj_fields_from_asset_item_or_code() -> None:
-    item = make_item(
+    item = stac_item(
         **{"proj:epsg": None, "proj:code": "EPSG:32618", "proj:shape": [100, 200]},
     )
     item["assets"]["red"]["proj:transform"] = [30, 0, 1000, 0, -30, 2000, 0, 0, 1]
@@ -281,7 +249,7 @@ def test_proj_fields_from_asset_item_or_code() -> None:
     ],
 )
 def test_malformed_items_raise_item_error(mutate: Any, message: str) -> None:
-    item = make_item()
+    item = stac_item()
     mutate(item)
     with pytest.raises(ItemError, match=message):
         normalize_item(item)
@@ -289,7 +257,7 @@ def test_malformed_items_raise_item_error(mutate: Any, message: str) -> None:
 
 def test_non_item_inputs(tmp_path: Path) -> None:
     with pytest.raises(ItemError, match="got list"):
-        normalize_item([make_item()])  # type: ignore[arg-type]
+        normalize_item([stac_item()])  # type: ignore[arg-type]
     (tmp_path / "bad.json").write_text("{not json")
     with pytest.raises(ItemError, match=r"bad.json: not readable as JSON"):
         normalize_item_file(tmp_path / "bad.json")

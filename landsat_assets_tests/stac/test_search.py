@@ -12,6 +12,7 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -25,13 +26,15 @@ from landsat_assets.stac.aoi import Aoi, load_aoi
 from landsat_assets.stac.scene import SceneRecord
 from landsat_assets.stac.search import HTTP_RETRIES, SceneQuery, iter_scenes, search_scenes
 from landsat_assets_tests.support.faults import FlakyProxy
+from landsat_assets_tests.support.items import stac_item
 from landsat_assets_tests.support.processes import (
     LOOPBACK,
     free_port,
     http_ready,
     running_server,
 )
-from landsat_assets_tests.support.realworld import REALWORLD_ITEMS, SKIP_REASON
+from landsat_assets_tests.support.realworld import REALWORLD_ITEMS
+from landsat_assets_tests.support.stac_api import serving_static_catalog
 
 PC_ITEMS = REALWORLD_ITEMS / "planetary_computer_100_items.json"
 POINT_AOI = "-105.2,40.1,-105.0,40.2"  # the point all 100 Planetary Computer items cover
@@ -75,21 +78,10 @@ def stac_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[
 
         def serve(catalog_json: Path) -> str:
             if catalog_json not in urls:
-                port = free_port()
-                url = f"http://{LOOPBACK}:{port}/"
-                cmd = [sys.executable, "-m", "uvicorn", "stac_fastapi.static.app:app"]
-                cmd += ["--host", LOOPBACK, "--port", str(port), "--log-level", "warning"]
-                servers.enter_context(
-                    running_server(
-                        cmd,
-                        port=port,
-                        env={"CATALOG_HREF": str(catalog_json)},
-                        ready=http_ready(url),
-                        log_path=logs / f"stac-fastapi-static-{port}.log",
-                        ready_timeout=60,
-                    )
+                log_path = logs / f"stac-fastapi-static-{len(urls)}.log"
+                urls[catalog_json] = servers.enter_context(
+                    serving_static_catalog(catalog_json, log_path=log_path)
                 )
-                urls[catalog_json] = url
             return urls[catalog_json]
 
         yield serve
@@ -97,8 +89,6 @@ def stac_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[
 
 @pytest.fixture(scope="session")
 def pc_catalog(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if not PC_ITEMS.is_file():
-        pytest.skip(SKIP_REASON)
     items = json.loads(PC_ITEMS.read_text())["features"]
     return write_catalog(items, tmp_path_factory.mktemp("pc-catalog"), "landsat-c2-l2")
 
@@ -297,27 +287,9 @@ def test_server_side_filter_is_sent(pc_catalog: Path, stac_server: Callable[[Pat
 # --- duplicates, errors -------------------------------------------------------------------
 
 
-def _item(item_id: str, **properties: Any) -> dict[str, Any]:
-    href = "https://example.test/{}.TIF"
-    item = {
-        "type": "Feature",
-        "stac_version": "1.0.0",
-        "id": item_id,
-        "geometry": {
-            "type": "Polygon",
-            "coordinates": [[[-105, 40], [-104, 40], [-104, 41], [-105, 41], [-105, 40]]],
-        },
-        "bbox": [-105, 40, -104, 41],
-        "properties": {
-            "datetime": "2023-06-07T17:00:00Z",
-            "platform": "LANDSAT_9",
-            "eo:cloud_cover": 10.0,
-            **properties,
-        },
-        "links": [],
-        "assets": {name: {"href": href.format(name)} for name in ("red", "nir08", "qa_pixel")},
-    }
-    return item
+# Hand-made items of one Landsat 9 acquisition, the platform spelled as USGS's own API does
+# (the served search must match it too).
+_item = partial(stac_item, datetime="2023-06-07T17:00:00Z", platform="LANDSAT_9")
 
 
 def test_reprocessed_duplicates_keep_the_newest(tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ document reaches every test that runs the deployment."""
 
 from __future__ import annotations
 
+import shutil
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -13,8 +14,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import requests
+import yaml
 from dagster import DagsterInstance
 
+from landsat_assets_tests.support.paths import REPO_ROOT
 from landsat_assets_tests.support.processes import (
     LOOPBACK,
     RunningServer,
@@ -23,10 +26,26 @@ from landsat_assets_tests.support.processes import (
     running_server,
 )
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
+LOCAL_INSTANCE = REPO_ROOT / "dagster.yaml"
+POSTGRES_INSTANCE = REPO_ROOT / "deploy" / "dagster.postgres.yaml"
 # Loading the code location on 2 shared cores takes far longer than a plain server start.
 WEBSERVER_READY_TIMEOUT_S = 90
+
+
+def dagster_home(home: Path, instance: Path | Mapping[str, Any] = LOCAL_INSTANCE) -> Path:
+    """Make `home` a DAGSTER_HOME whose dagster.yaml is `instance`: an instance file (the
+    repository's own, by default) copied as is, or a config mapping written as YAML.
+
+    One place that knows the layout Dagster expects, for every test that starts Dagster on
+    a fresh home. Returns `home`."""
+    home.mkdir(parents=True, exist_ok=True)
+    if isinstance(instance, Path):
+        shutil.copyfile(instance, home / "dagster.yaml")
+    else:
+        (home / "dagster.yaml").write_text(yaml.safe_dump(dict(instance)))
+    return home
+
 
 LAUNCH_BACKFILL = """
 mutation ($params: LaunchBackfillParams!) {

@@ -59,6 +59,24 @@ def no_fault(_request: ProxyRequest, forward: Forward) -> Answer:
     return forward()
 
 
+def is_search(request: ProxyRequest) -> bool:
+    return request.path.startswith("/search")
+
+
+def edit_search_page(
+    request: ProxyRequest, forward: Forward, change: Callable[[dict[str, Any]], None]
+) -> Answer:
+    """Forward `request`; when it is a search the upstream answered with 200, let `change`
+    edit the page's JSON in place before the client gets it. Every other answer passes
+    unchanged. The common core of the faults that rewrite items or paging links."""
+    answer = forward()
+    if not is_search(request) or answer.status != 200:
+        return answer
+    page = answer.json()
+    change(page)
+    return Answer.of_json(page)
+
+
 class FaultProxy:
     """Proxy to `upstream`; `fault` may be replaced between requests (a test switching a
     flaky period on and off). `requests` records (method, path, status) of every answer.

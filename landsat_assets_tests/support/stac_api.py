@@ -1,10 +1,12 @@
-"""A real STAC API over HTTP on 127.0.0.1 whose pages and failures the caller controls, and
-the sensor harness that ticks the scene sensor the way the daemon does. Shared by the sensor
-tests and by `make bench` (the 10,000-item tick)."""
+"""STAC APIs over HTTP on 127.0.0.1 for tests: a static catalog served by stac-fastapi-static,
+a paged API whose pages and failures the caller controls, and the sensor harness that ticks
+the scene sensor the way the daemon does. Shared by the search, reliability and sensor tests
+and by `make bench` (the 10,000-item tick)."""
 
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -23,15 +25,40 @@ from dagster import (
 )
 
 from landsat_assets.sensors import SENSOR_NAME
-from landsat_assets_tests.support.processes import serving_in_thread
+from landsat_assets_tests.support.processes import (
+    LOOPBACK,
+    free_port,
+    http_ready,
+    running_server,
+    serving_in_thread,
+)
 
-LOOPBACK = "127.0.0.1"
 COLLECTION_ID = "landsat-c2-l2"
 CONFORMANCE = [
     "https://api.stacspec.org/v1.0.0/core",
     "https://api.stacspec.org/v1.0.0/item-search",
     "https://api.stacspec.org/v1.0.0/collections",
 ]
+
+
+@contextmanager
+def serving_static_catalog(catalog_json: Path, *, log_path: Path) -> Iterator[str]:
+    """stac-fastapi-static serving `catalog_json` on a free loopback port: a real STAC API
+    (item search with CQL2 filter, POST paging links) over a static catalog. Yields the
+    API's URL; the server's process group is stopped on exit, whatever happened."""
+    port = free_port()
+    url = f"http://{LOOPBACK}:{port}/"
+    cmd = [sys.executable, "-m", "uvicorn", "stac_fastapi.static.app:app"]
+    cmd += ["--host", LOOPBACK, "--port", str(port), "--log-level", "warning"]
+    with running_server(
+        cmd,
+        port=port,
+        env={"CATALOG_HREF": str(catalog_json)},
+        ready=http_ready(url),
+        log_path=log_path,
+        ready_timeout=60,
+    ):
+        yield url
 
 
 @dataclass

@@ -28,6 +28,8 @@ from landsat_assets.definitions import build_definitions
 from landsat_assets.jobs import SCENE_ASSETS, SUMMARY_ASSETS
 from landsat_assets.runner import run_pipeline
 from landsat_assets.sensors import SENSOR_NAME
+from landsat_assets_tests.support.deployment import dagster_home
+from landsat_assets_tests.support.paths import REPO_ROOT
 from landsat_assets_tests.support.processes import (
     LOOPBACK,
     RunningServer,
@@ -55,7 +57,6 @@ pytestmark = [
     ),
 ]
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 README_IMAGES = REPO_ROOT / "docs" / "images"
 BIN = Path(sys.executable).parent
 ASSET_NAMES = [asset.key.path[-1] for asset in (*SCENE_ASSETS, *SUMMARY_ASSETS)]
@@ -93,9 +94,7 @@ class Deployment:
 @pytest.fixture(scope="module")
 def deployment(tmp_path_factory, small_demo_catalog: Path) -> Iterator[Deployment]:
     root = tmp_path_factory.mktemp("ui")
-    home = root / "dagster_home"
-    home.mkdir()
-    shutil.copy(REPO_ROOT / "dagster.yaml", home / "dagster.yaml")
+    home = dagster_home(root / "dagster_home")
     catalog = root / "catalog"
     shutil.copytree(small_demo_catalog.parent, catalog)
     env = {
