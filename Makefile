@@ -30,8 +30,11 @@ $(DEMO_CATALOG): | $(INSTALLED)
 demo: $(INSTALLED) $(DEMO_CATALOG) $(DAGSTER_HOME)/dagster.yaml
 	$(VENV)/bin/landsat-assets run
 
+DEV_PORT ?= 3000
+
+# `dagster dev` under a supervisor that stops it within seconds of SIGTERM (devserver.py).
 dev: $(INSTALLED) $(DEMO_CATALOG) $(DAGSTER_HOME)/dagster.yaml
-	$(VENV)/bin/dagster dev --host 127.0.0.1 --port 3000 -w workspace.yaml
+	$(PY) -m landsat_assets.devserver --host 127.0.0.1 --port $(DEV_PORT) -w workspace.yaml
 
 test: $(INSTALLED)
 	$(VENV)/bin/ruff check landsat_assets landsat_assets_tests

@@ -22,6 +22,7 @@ PLAIN = (
     "demo",
     "settings",
     "provenance",
+    "devserver",
 )
 """The functional core: plain Python, numpy, rasterio, pystac; tested without Dagster."""
 
