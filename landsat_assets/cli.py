@@ -18,6 +18,7 @@ from landsat_assets.errors import InstanceError, LandsatAssetsError, StorageErro
 from landsat_assets.settings import Settings, parse_setting
 from landsat_assets.stac.scene import USGS_SR_OFFSET, USGS_SR_SCALE
 from landsat_assets.stores import check_writable_folder
+from landsat_assets.urls import redact_text
 
 DEFAULT_DAGSTER_HOME = Path(".dagster_home")
 REPO_INSTANCE_CONFIG = Path(__file__).resolve().parent.parent / "dagster.yaml"
@@ -35,15 +36,12 @@ def _clean_floats(row: dict[str, Any]) -> dict[str, Any]:
     return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
 
 
-_URL_CREDENTIALS = re.compile(r"(://[^:/@\s]+):[^@\s]*@")
-
-
 def root_cause(error: BaseException) -> str:
     """The innermost error's message (a database driver's names the host and port, where
     Dagster's wrapper says only "too many retries"), with any password in a URL masked."""
     while error.__cause__ is not None:
         error = error.__cause__
-    return _URL_CREDENTIALS.sub(r"\1:***@", str(error).strip())
+    return redact_text(str(error).strip())
 
 
 def ensure_dagster_home() -> Path:

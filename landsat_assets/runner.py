@@ -115,7 +115,7 @@ def run_pipeline(
     # should stop us before any work.
     defs.resources["storage"].store().check_writable()
     catalog = defs.resources["catalog"]
-    echo(f"Searching {catalog.source()} (collection {catalog.collection}) ...")
+    echo(f"Searching {catalog.shown_source()} (collection {catalog.collection}) ...")
     bad_items: list[str] = []
     records = catalog.search(on_bad_item=lambda error: bad_items.append(str(error)))
     echo(f"Found {len(records)} scene(s).")

@@ -108,7 +108,7 @@ def build_scene_sensor(settings: Settings) -> SensorDefinition:
             lookback=lookback,
             first_tick=settings.sensor_first_tick,
         )
-        summary = describe(plan, catalog.source(), start)
+        summary = describe(plan, catalog.shown_source(), start)
         if not plan.requests:
             return SensorResult(
                 skip_reason=f"no new or reprocessed scene: {summary}",

@@ -27,6 +27,7 @@ from landsat_assets.science.qa import MaskClass, parse_usable_classes
 from landsat_assets.stac.aoi import Aoi, load_aoi
 from landsat_assets.stac.watermark import FirstTick
 from landsat_assets.stores import parse_storage_location
+from landsat_assets.urls import redact_text
 
 PREFIX = "LANDSAT_"
 DEFAULT_DEMO_CATALOG = "./demo-catalog/catalog.json"
@@ -405,7 +406,7 @@ def parse_setting(variable: str, text: str, *, given_as: str) -> Any:
     try:
         return declaration.parse(text)
     except ValueError as error:
-        raise SettingError(f"{given_as}={text!r}: {error}") from None
+        raise SettingError(f"{given_as}={redact_text(text)!r}: {error}") from None
 
 
 def as_settings(config: Settings | Mapping[str, str]) -> Settings:

@@ -175,7 +175,7 @@ def test_root_cause_masks_passwords_in_urls():
         except OSError as inner:
             raise RuntimeError("too many retries") from inner
     except RuntimeError as error:
-        assert root_cause(error) == "could not connect to postgresql://dagster:***@db:5432/dagster"
+        assert root_cause(error) == "could not connect to postgresql://<redacted>@db:5432/dagster"
 
 
 @pytest.mark.parametrize(

@@ -60,7 +60,7 @@ def landsat_scene(
                     float("nan") if record.cloud_cover is None else record.cloud_cover
                 ),
                 VERSION_METADATA: record.version,
-                "catalog": catalog.source(),
+                "catalog": catalog.shown_source(),
                 "storage": storage_link(
                     product_uri(storage, SceneRecordIOManager, context.asset_key, key)
                 ),

@@ -21,6 +21,7 @@ from landsat_assets.stac.search import (
     iter_scenes,
     search_scenes,
 )
+from landsat_assets.urls import redact
 
 
 class LandsatCatalog(ConfigurableResource):
@@ -86,6 +87,10 @@ class LandsatCatalog(ConfigurableResource):
     def roots(self) -> list[Path]:
         return [Path(folder) for folder in self.local_roots]
 
+    def shown_source(self) -> str:
+        """The source as it may be shown or stored: without query string or user-info."""
+        return redact(self.source())
+
     def source(self) -> str:
         if "://" in self.stac_url:
             return self.stac_url
@@ -129,7 +134,7 @@ class LandsatCatalog(ConfigurableResource):
         missing = sorted(wanted - found.keys())
         if missing:
             raise SceneNotFoundError(
-                f"scene(s) {', '.join(missing)} not found in {self.source()} "
+                f"scene(s) {', '.join(missing)} not found in {self.shown_source()} "
                 f"(collection {self.collection})"
             )
         return found

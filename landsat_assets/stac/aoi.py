@@ -24,6 +24,7 @@ from shapely.geometry.base import BaseGeometry
 from shapely.validation import explain_validity, make_valid
 
 from landsat_assets.errors import AoiError
+from landsat_assets.urls import redact_text
 
 _NUMBER = r"\s*[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?\s*"
 _BBOX_PATTERN = re.compile(rf"^{_NUMBER},{_NUMBER},{_NUMBER},{_NUMBER}$")
@@ -64,9 +65,14 @@ def load_aoi(spec: str) -> Aoi:
         return _from_file(path)
     if _BBOX_PATTERN.fullmatch(text):
         return _from_bbox(text)
+    shown = redact_text(text)
+    if "://" in text:
+        raise AoiError(f"AOI {shown!r}: give a local GeoJSON file or a bbox, not a URL")
     if "," in text and not text.lower().endswith((".json", ".geojson")):
-        raise AoiError(f"AOI {spec!r}: not a file and not a bbox 'minx,miny,maxx,maxy' (4 numbers)")
-    raise AoiError(f"AOI file {spec!r} does not exist")
+        raise AoiError(
+            f"AOI {shown!r}: not a file and not a bbox 'minx,miny,maxx,maxy' (4 numbers)"
+        )
+    raise AoiError(f"AOI file {shown!r} does not exist")
 
 
 def footprint_intersects(aoi: Aoi, geometry: Mapping[str, Any] | BaseGeometry | None) -> bool:

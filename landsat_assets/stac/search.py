@@ -41,6 +41,7 @@ from landsat_assets.stac.normalize import (
     normalize_platform,
 )
 from landsat_assets.stac.scene import SceneRecord
+from landsat_assets.urls import redact, redact_text
 
 DEFAULT_COLLECTION = "landsat-c2-l2"
 DEFAULT_PLATFORMS = ("landsat-8", "landsat-9")
@@ -234,23 +235,29 @@ def iter_scenes(
     `limits`.
     """
     source = str(catalog)
-    budget = _Budget(limits, source)
+    label = redact(source)
+    budget = _Budget(limits, label)
     parsed = urlparse(source)
     if parsed.scheme in ("http", "https"):
-        records = _search_url(source, query, page_size, budget)
+        records = _search_url(source, label, query, page_size, budget)
     else:
         path = Path(unquote(parsed.path)) if parsed.scheme == "file" else Path(source)
         root = _open_static(path)
         hrefs = HrefPolicy.for_catalog(str(path), local_roots)
-        records = _walk_static(root, query, source, hrefs)
-    for record in records:
-        budget.count_item()
-        if isinstance(record, ItemError):
-            if on_bad_item is None:
-                raise record
-            on_bad_item(record)
-        else:
-            yield record
+        records = _walk_static(root, query, label, hrefs)
+    try:
+        for record in records:
+            budget.count_item()
+            if isinstance(record, ItemError):
+                shown = ItemError(redact_text(str(record)))
+                if on_bad_item is None:
+                    raise shown from None
+                on_bad_item(shown)
+            else:
+                yield record
+    except CatalogError as error:
+        # Messages may quote next-page links or library errors holding the URL's token.
+        raise CatalogError(redact_text(str(error))) from None
 
 
 def search_scenes(
@@ -281,20 +288,22 @@ def search_scenes(
 
 
 def _search_url(
-    url: str, query: SceneQuery, page_size: int, budget: _Budget
+    url: str, label: str, query: SceneQuery, page_size: int, budget: _Budget
 ) -> Iterator[SceneRecord | ItemError]:
+    """`url` is opened; `label` (the URL without credentials) names it in records and
+    messages."""
     stac_io = _stac_io(budget)
-    client = _open_client(url, stac_io)
+    client = _open_client(url, label, stac_io)
     hrefs = HrefPolicy.for_catalog(url)
     if not client.conforms_to(ConformanceClasses.ITEM_SEARCH):
-        yield from _walk_static(client, query, url, hrefs)  # a static catalog on a web server
+        yield from _walk_static(client, query, label, hrefs)  # a static catalog on the web
         return
     try:
         collection = client.get_collection(query.collection)
     except APIError as error:
-        raise _api_error(url, error) from error
+        raise _api_error(label, error) from error
     if collection is None or collection.id != query.collection:
-        raise CatalogError(f"STAC API {url}: collection {query.collection!r} not found")
+        raise CatalogError(f"STAC API {label}: collection {query.collection!r} not found")
     parameters: dict[str, Any] = {"collections": [query.collection], "limit": page_size}
     if query.aoi is not None:
         parameters["intersects"] = query.aoi.to_geojson()
@@ -304,9 +313,9 @@ def _search_url(
         parameters["filter"] = query.cql2_filter()
         parameters["filter_lang"] = "cql2-json"
     search = client.search(**parameters)
-    for page in _pages(stac_io, url, search.url, search.method, search.get_parameters()):
+    for page in _pages(stac_io, label, search.url, search.method, search.get_parameters()):
         for item in page.get("features", []):
-            yield from _matching_scene(item, query, url, hrefs)
+            yield from _matching_scene(item, query, label, hrefs)
 
 
 def _pages(
@@ -499,7 +508,7 @@ def _stac_io(budget: _Budget) -> StacApiIO:
     return stac_io
 
 
-def _open_client(url: str, stac_io: StacApiIO) -> Client:
+def _open_client(url: str, label: str, stac_io: StacApiIO) -> Client:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", NoConformsTo)
@@ -507,9 +516,9 @@ def _open_client(url: str, stac_io: StacApiIO) -> Client:
             # ever on a server that never answers), so the timeout goes here too.
             return Client.open(url, stac_io=stac_io, timeout=HTTP_TIMEOUT)
     except APIError as error:
-        raise _api_error(url, error) from error
+        raise _api_error(label, error) from error
     except _READ_ERRORS as error:
-        raise CatalogError(f"{url} is not a STAC catalog or API: {error}") from error
+        raise CatalogError(f"{label} is not a STAC catalog or API: {error}") from error
 
 
 def _api_error(url: str, error: APIError) -> CatalogError:

@@ -3,7 +3,10 @@ records, stored products or console output; the local UI binds to loopback only.
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -72,3 +75,39 @@ def test_make_dev_binds_to_loopback_only() -> None:
     hosts = re.findall(r"(?:--host|-h)[ =](\S+)", recipe)
     assert hosts == ["127.0.0.1"], recipe
     assert "0.0.0.0" not in recipe
+
+
+TOKEN = "tok-PLANTED-987"
+
+
+@pytest.mark.slow
+def test_a_token_in_the_stac_or_aoi_url_is_never_written(tiny_stac_api: str, tmp_path: Path):
+    """Every byte the main job writes (stdout, stderr, products, the Dagster instance) is
+    free of a token carried in the STAC API URL's query string, and so is an AOI URL's."""
+    home, storage = tmp_path / "home", tmp_path / "storage"
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": str(home),
+        "LANDSAT_STAC_URL": f"{tiny_stac_api}?token={TOKEN}",
+        "LANDSAT_STORAGE": str(storage),
+        "LANDSAT_END_DATE": "2023-03-01",
+    }
+    command = [sys.executable, "-m", "landsat_assets.cli", "run"]
+    run = subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, timeout=600)
+    assert run.returncode == 0, run.stderr.decode()[-2000:]
+    assert b"processed" in run.stdout
+    aoi = subprocess.run(
+        [*command, "--aoi", f"https://example.test/fields.geojson?token={TOKEN}"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        timeout=600,
+    )
+    assert aoi.returncode == 2 and b"example.test/fields.geojson" in aoi.stderr
+    written = [run.stdout, run.stderr, aoi.stdout, aoi.stderr]
+    files = [p for root in (home, storage) for p in root.rglob("*") if p.is_file()]
+    assert any(p.suffix == ".db" for p in files), "the instance wrote no database"
+    for path in files:
+        assert TOKEN.encode() not in path.read_bytes(), path
+    for output in written:
+        assert TOKEN.encode() not in output
