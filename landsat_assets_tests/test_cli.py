@@ -1,30 +1,16 @@
 """The `landsat-assets` command as a user runs it: real subprocesses, real files."""
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 from rio_cogeo.cogeo import cog_validate
 
 from landsat_assets import cli
 from landsat_assets.cli import root_cause
+from landsat_assets_tests.support.cli import landsat_assets
 from landsat_assets_tests.support.deployment import POSTGRES_INSTANCE, dagster_home
 from landsat_assets_tests.support.processes import free_port
 from landsat_assets_tests.support.rasters import synthetic_scene
-
-
-def landsat_assets(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None):
-    return subprocess.run(
-        [sys.executable, "-m", "landsat_assets.cli", *args],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **(env or {})},
-        cwd=cwd,
-        timeout=300,
-    )
 
 
 def test_ndvi_command_writes_a_cog_and_prints_statistics(tmp_path):

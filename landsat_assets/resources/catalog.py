@@ -99,24 +99,24 @@ class LandsatCatalog(ConfigurableResource):
     def search(
         self, *, on_bad_item: BadItemHandler | None = None, **overrides: Any
     ) -> list[SceneRecord]:
-        return search_scenes(
-            self.source(),
-            self.query(**overrides),
-            on_bad_item=on_bad_item,
-            local_roots=self.roots(),
-            limits=self.limits(),
-        )
+        """One record per scene (its newest processing version), oldest first."""
+        return search_scenes(self.source(), **self._search_arguments(on_bad_item, overrides))
 
     def iter_search(
         self, *, on_bad_item: BadItemHandler | None = None, **overrides: Any
     ) -> Iterator[SceneRecord]:
-        return iter_scenes(
-            self.source(),
-            self.query(**overrides),
-            on_bad_item=on_bad_item,
-            local_roots=self.roots(),
-            limits=self.limits(),
-        )
+        """Records as the catalog lists them, page by page (for a sensor tick)."""
+        return iter_scenes(self.source(), **self._search_arguments(on_bad_item, overrides))
+
+    def _search_arguments(
+        self, on_bad_item: BadItemHandler | None, overrides: dict[str, Any]
+    ) -> dict[str, Any]:
+        return {
+            "query": self.query(**overrides),
+            "on_bad_item": on_bad_item,
+            "local_roots": self.roots(),
+            "limits": self.limits(),
+        }
 
     def find_scenes(self, keys: Iterable[str]) -> dict[str, SceneRecord]:
         """The newest record of each scene key.
@@ -143,14 +143,8 @@ class LandsatCatalog(ConfigurableResource):
         """The wanted scenes among those searched. Other items that cannot be used are not
         this lookup's business (the search that found the wanted keys reported them); a
         wanted scene whose item went bad is simply not found."""
-        query = self.query(max_cloud_cover=None, **overrides)
-        records = search_scenes(
-            self.source(),
-            query,
-            on_bad_item=_not_wanted_here,
-            local_roots=self.roots(),
-            limits=self.limits(),
-        )
+        arguments = self._search_arguments(_not_wanted_here, {"max_cloud_cover": None, **overrides})
+        records = search_scenes(self.source(), **arguments)
         return {r.scene_key: r for r in records if r.scene_key in wanted}
 
 

@@ -6,8 +6,6 @@ from __future__ import annotations
 import io
 import os
 import socket
-import subprocess
-import sys
 
 import numpy as np
 import pandas as pd
@@ -25,6 +23,7 @@ from landsat_assets.resources.storage import (
 )
 from landsat_assets.runner import run_pipeline
 from landsat_assets.stores import S3_STAGING_ROOT
+from landsat_assets_tests.support.cli import landsat_assets
 
 # The first four demo scenes (two dates per path/row) keep the run short.
 FEW_SCENES_END = "2023-01-20"
@@ -185,19 +184,11 @@ def test_endpoint_in_messages_drops_user_and_password():
 def test_cli_refuses_a_missing_bucket_before_searching(s3_server, pipeline_env, tmp_path):
     bucket = s3_server.new_bucket()
     env = {
-        **os.environ,
         **pipeline_env,
         **s3_server.env(f"s3://{bucket}-missing/{PREFIX}"),
         "DAGSTER_HOME": str(tmp_path / "home"),
     }
-    result = subprocess.run(
-        [sys.executable, "-m", "landsat_assets.cli", "run"],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=tmp_path,
-        timeout=300,
-    )
+    result = landsat_assets("run", env=env, cwd=tmp_path)
     assert result.returncode == 2
     assert result.stderr.startswith("error: ") and f"{bucket}-missing" in result.stderr
     assert "Searching" not in result.stdout

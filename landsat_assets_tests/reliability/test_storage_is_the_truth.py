@@ -4,9 +4,7 @@ recomputes nothing more than they affect."""
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +15,7 @@ from dagster import DagsterEventType, DagsterInstance
 from landsat_assets.definitions import build_definitions
 from landsat_assets.runner import RunReport, run_pipeline
 from landsat_assets_tests.support.catalogs import copy_catalog, edit_item, item_path
+from landsat_assets_tests.support.cli import landsat_assets
 
 pytestmark = pytest.mark.slow
 
@@ -200,19 +199,11 @@ def test_a_storage_or_instance_that_is_a_file_stops_before_any_work(what, tmp_pa
     in_the_way = tmp_path / "a-file"
     in_the_way.write_text("")
     env = {
-        **os.environ,
         "LANDSAT_STAC_URL": str(tiny_catalog),
         "LANDSAT_STORAGE": str(in_the_way if what == "storage" else tmp_path / "storage"),
         "DAGSTER_HOME": str(in_the_way if what == "instance" else tmp_path / "home"),
     }
-    result = subprocess.run(
-        [sys.executable, "-m", "landsat_assets.cli", "run"],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    result = landsat_assets("run", env=env, cwd=tmp_path)
     assert result.returncode == 2
     name = "LANDSAT_STORAGE" if what == "storage" else "DAGSTER_HOME"
     assert (
