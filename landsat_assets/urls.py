@@ -13,7 +13,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 REDACTED = "<redacted>"
 
-_URL = re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]+")
+_URL = re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]*[^\s'\"<>.,:;)]")
+"""A URL in running text, without the punctuation that ends a sentence or a clause."""
 
 
 def redact(url: str) -> str:
@@ -22,10 +23,9 @@ def redact(url: str) -> str:
     parts = urlsplit(url)
     if not parts.scheme or not parts.netloc:
         return url
-    host = parts.hostname or ""
-    netloc = f"{host}:{parts.port}" if parts.port else host
-    if "@" in parts.netloc:
-        netloc = f"{REDACTED}@{netloc}"
+    netloc = parts.netloc
+    if "@" in netloc:
+        netloc = f"{REDACTED}@{netloc.rsplit('@', 1)[1]}"
     query = REDACTED if parts.query else ""
     return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
 
