@@ -87,7 +87,7 @@ def command_run(args: argparse.Namespace) -> int:
     from dagster import DagsterInstance
 
     from landsat_assets.definitions import build_definitions
-    from landsat_assets.runner import format_report, run_pipeline
+    from landsat_assets.runner import ALL_SCENES, format_report, run_pipeline
 
     settings = command_settings(args)
     home = ensure_dagster_home()
@@ -99,7 +99,12 @@ def command_run(args: argparse.Namespace) -> int:
             f"cannot open the Dagster instance {home / 'dagster.yaml'}: {root_cause(error)}"
         ) from error
     with instance:
-        report = run_pipeline(instance, defs, scenes_per_run=settings.scenes_per_run)
+        report = run_pipeline(
+            instance,
+            defs,
+            scenes_per_run=settings.scenes_per_run,
+            force=args.scene or (ALL_SCENES if args.force else None),
+        )
     storage = defs.resources["storage"].store()
     print(format_report(report, storage.uri("")))
     print(f"Dagster instance: {home} (open the UI with `make dev`)")
@@ -218,6 +223,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--scenes-per-run",
         help="scenes per Dagster run; a failed batch is re-run scene by scene "
         "(LANDSAT_SCENES_PER_RUN)",
+    )
+    run.add_argument(
+        "--force",
+        action="store_true",
+        help="recompute every scene found, even those up to date",
+    )
+    run.add_argument(
+        "--scene",
+        action="append",
+        metavar="KEY",
+        help="recompute this scene even if up to date (repeat for more; implies --force)",
     )
     run.set_defaults(handler=command_run)
 

@@ -40,12 +40,20 @@ INCOMPLETE = "products missing from the instance"
 MOVED = "LANDSAT_STORAGE changed"
 MISSING = "products missing from storage"
 UPSTREAM = "upstream products changed"
+FORCED = "asked for (--force)"
 
 
 @dataclass(frozen=True)
 class Freshness:
     stale: dict[str, list[str]]
     """Scene key -> why it must be recomputed, for every scene that is not up to date."""
+
+    def with_forced(self, scenes: Sequence[str]) -> Freshness:
+        """These freshness findings, plus `scenes` recomputed on purpose."""
+        stale = {key: list(reasons) for key, reasons in self.stale.items()}
+        for key in scenes:
+            stale.setdefault(key, []).append(FORCED)
+        return Freshness(stale)
 
     def reasons(self) -> Counter[str]:
         """How many scenes each reason applies to."""

@@ -8,8 +8,9 @@ bad scene fails alone, with its own error, and every other scene still lands.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Literal
 
 import pandas as pd
 from dagster import AssetKey, DagsterInstance, Definitions, ExecuteInProcessResult
@@ -20,6 +21,7 @@ from dagster._core.storage.tags import (
 
 from landsat_assets.assets.summaries import ndvi_summary
 from landsat_assets.console import PhaseProgress
+from landsat_assets.errors import InputError
 from landsat_assets.freshness import scene_freshness
 from landsat_assets.io_managers.products import TableIOManager
 from landsat_assets.jobs import SCENE_ASSETS, SUMMARY_ASSETS, scene_job, summary_job
@@ -110,7 +112,10 @@ def run_pipeline(
     *,
     scenes_per_run: int,
     echo: Callable[[str], None] = print,
+    force: ForcedScenes = None,
 ) -> RunReport:
+    """Search the catalog, recompute every scene that is not up to date (freshness.py) and
+    those `force` names (`ALL_SCENES`: every scene found), and refresh the summary."""
     # Storage first: a missing bucket, wrong credentials or a folder that cannot be written
     # should stop us before any work.
     defs.resources["storage"].store().check_writable()
@@ -121,6 +126,8 @@ def run_pipeline(
     echo(f"Found {len(records)} scene(s).")
     new = register_scenes(instance, [r.scene_key for r in records])
     freshness = scene_freshness(instance, defs, records)
+    forced = _forced(force, records)
+    freshness = freshness.with_forced(forced)
     stale = list(freshness.stale)
     report = RunReport(
         found=records,
@@ -152,6 +159,28 @@ def run_pipeline(
             report.failures[SUMMARY_FAILURE] = failure_message(result)
     report.summary = load_summary(defs)
     return report
+
+
+ALL_SCENES = "all"
+ForcedScenes = Collection[str] | Literal["all"] | None
+"""Scenes recomputed on purpose: scene keys, `ALL_SCENES`, or none."""
+
+
+def _forced(force: ForcedScenes, records: Sequence[SceneRecord]) -> list[str]:
+    """The forced scene keys among those found; a key the search did not find is an error
+    naming it (recomputing it would need its record)."""
+    if not force:
+        return []
+    found = [r.scene_key for r in records]
+    if force == ALL_SCENES:
+        return found
+    unknown = sorted(set(force) - set(found))
+    if unknown:
+        raise InputError(
+            f"--scene {', '.join(unknown)}: not among the {len(found)} scene(s) found with the "
+            "current settings"
+        )
+    return [key for key in found if key in set(force)]
 
 
 SUMMARY_KEY = TableIOManager.key_for(ndvi_summary.key, None)

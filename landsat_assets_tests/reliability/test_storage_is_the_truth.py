@@ -13,7 +13,8 @@ import pytest
 from dagster import DagsterEventType, DagsterInstance
 
 from landsat_assets.definitions import build_definitions
-from landsat_assets.runner import RunReport, run_pipeline
+from landsat_assets.errors import InputError
+from landsat_assets.runner import ALL_SCENES, RunReport, run_pipeline
 from landsat_assets_tests.support.catalogs import copy_catalog, edit_item, item_path
 from landsat_assets_tests.support.cli import landsat_assets
 
@@ -211,3 +212,16 @@ def test_a_storage_or_instance_that_is_a_file_stops_before_any_work(what, tmp_pa
         and "cannot be written" in result.stderr
     )
     assert "Searching" not in result.stdout
+
+
+def test_force_recomputes_the_chosen_scenes_only(instance, env, first):
+    chosen = first.found[1].scene_key
+    defs = build_definitions(env)
+    lines: list[str] = []
+    report = run_pipeline(instance, defs, scenes_per_run=4, echo=lines.append, force=[chosen])
+    assert recomputed(report) == {chosen}
+    assert "asked for (--force): 1 scene(s) to recompute." in lines
+    everything = run_pipeline(instance, defs, scenes_per_run=4, echo=print, force=ALL_SCENES)
+    assert recomputed(everything) == {r.scene_key for r in first.found}
+    with pytest.raises(InputError, match="--scene LC08_L2SP_999999_20230101_02_T1: not among"):
+        run_pipeline(instance, defs, scenes_per_run=4, force=["LC08_L2SP_999999_20230101_02_T1"])
