@@ -23,10 +23,10 @@ from landsat_assets.partitions import register_scenes
 from landsat_assets.sensors import SENSOR_NAME
 from landsat_assets.stac.search import SceneQuery, search_scenes
 from landsat_assets_tests.support.deployment import (
-    BACKFILL_STATUS,
-    LAUNCH_BACKFILL,
     dagster_home,
+    finished_backfill,
     graphql,
+    launch_scene_backfill,
     run_errors,
     running_daemon,
     running_webserver,
@@ -137,18 +137,7 @@ def test_new_scene_and_backfill_through_the_running_deployment(deployment) -> No
         for scene in search_scenes(deployment["catalog"], SceneQuery())[-BACKFILL_SCENES - 1 : -1]
     ]
     register_scenes(instance, backfill_keys)
-    launched = graphql(
-        url,
-        LAUNCH_BACKFILL,
-        {
-            "params": {
-                "partitionNames": backfill_keys,
-                "assetSelection": [{"path": key.path} for key in SCENE_KEYS],
-            }
-        },
-    )["launchPartitionBackfill"]
-    assert launched["__typename"] == "LaunchBackfillSuccess", launched
-    backfill_id = launched["backfillId"]
+    backfill_id = launch_scene_backfill(url, backfill_keys)
 
     def sensor_run() -> Any:
         runs = instance.get_runs(
@@ -162,12 +151,9 @@ def test_new_scene_and_backfill_through_the_running_deployment(deployment) -> No
     assert run.tags["dagster/run_key"] == new_key
     assert (storage / "ndvi" / f"{new_key}.tif").is_file()
 
-    def backfill_done() -> str | None:
-        answer = graphql(url, BACKFILL_STATUS, {"id": backfill_id})
-        status = answer["partitionBackfillOrError"]["status"]
-        return None if status in ("REQUESTED", "CANCELING", "FAILING") else status
-
-    status = wait_for("the backfill to finish", backfill_done, 180, logs)
+    status = wait_for(
+        "the backfill to finish", lambda: finished_backfill(url, backfill_id), 180, logs
+    )
     backfill_runs = instance.get_runs(RunsFilter(tags={"dagster/backfill": backfill_id}))
     failures = [run_errors(instance, r.run_id) for r in backfill_runs if r.status != "SUCCESS"]
     assert status == "COMPLETED_SUCCESS", failures

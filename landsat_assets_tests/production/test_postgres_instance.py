@@ -36,15 +36,13 @@ from dagster._core.storage.tags import (
 )
 from dagster._serdes import deserialize_value
 
-from landsat_assets.jobs import SCENE_ASSETS
 from landsat_assets.partitions import landsat_scenes
 from landsat_assets.stac.search import SceneQuery, search_scenes
 from landsat_assets_tests.support.deployment import (
-    BACKFILL_STATUS,
-    LAUNCH_BACKFILL,
     POSTGRES_INSTANCE,
+    backfill_status,
     dagster_home,
-    graphql,
+    launch_scene_backfill,
     run_errors,
     running_daemon,
     running_webserver,
@@ -200,18 +198,7 @@ def test_backfill_through_webserver_and_daemon_on_postgres_and_s3(
     keys = [s.scene_key for s in search_scenes(small_demo_catalog, SceneQuery())][:BACKFILL_SCENES]
     instance.add_dynamic_partitions(landsat_scenes.name, keys)
 
-    launched = graphql(
-        deployment["graphql"],
-        LAUNCH_BACKFILL,
-        {
-            "params": {
-                "partitionNames": keys,
-                "assetSelection": [{"path": list(a.key.path)} for a in SCENE_ASSETS],
-            }
-        },
-    )["launchPartitionBackfill"]
-    assert launched["__typename"] == "LaunchBackfillSuccess", launched
-    backfill_id = launched["backfillId"]
+    backfill_id = launch_scene_backfill(deployment["graphql"], keys)
     expected_runs = math.ceil(BACKFILL_SCENES / SCENES_PER_RUN)
 
     # The daemon only now: the backfill daemon evaluates backfills at start and then every
@@ -226,8 +213,7 @@ def test_backfill_through_webserver_and_daemon_on_postgres_and_s3(
             if failed:
                 pytest.fail("\n".join(run_errors(instance, r.run_id) for r in failed))
             if not runs:
-                answer = graphql(deployment["graphql"], BACKFILL_STATUS, {"id": backfill_id})
-                status = answer["partitionBackfillOrError"]["status"]
+                status = backfill_status(deployment["graphql"], backfill_id)
                 if status in BACKFILL_GAVE_UP:
                     pytest.fail(f"backfill {status} before any run:\n{daemon.log_tail(80)}")
             done = [r for r in runs if r.status == DagsterRunStatus.SUCCESS]

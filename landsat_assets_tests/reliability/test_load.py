@@ -22,10 +22,9 @@ from landsat_assets.jobs import SCENE_ASSETS
 from landsat_assets.partitions import register_scenes
 from landsat_assets.stac.search import SceneQuery, search_scenes
 from landsat_assets_tests.support.deployment import (
-    BACKFILL_STATUS,
-    LAUNCH_BACKFILL,
     dagster_home,
-    graphql,
+    finished_backfill,
+    launch_scene_backfill,
     running_daemon,
     running_webserver,
     wait_for,
@@ -86,25 +85,13 @@ def test_two_hundred_partitions_through_the_daemon(
     keys = [scene.scene_key for scene in search_scenes(load_catalog, SceneQuery())]
     assert len(keys) == SCENES
     register_scenes(instance, keys)
-    launched = graphql(
-        deployment["graphql"],
-        LAUNCH_BACKFILL,
-        {
-            "params": {
-                "partitionNames": keys,
-                "assetSelection": [{"path": key.path} for key in SCENE_KEYS],
-            }
-        },
-    )["launchPartitionBackfill"]
-    assert launched["__typename"] == "LaunchBackfillSuccess", launched
-    backfill_id = launched["backfillId"]
-
-    def backfill_done() -> str | None:
-        answer = graphql(deployment["graphql"], BACKFILL_STATUS, {"id": backfill_id})
-        status = answer["partitionBackfillOrError"]["status"]
-        return None if status in ("REQUESTED", "CANCELING", "FAILING") else status
-
-    status = wait_for("the backfill to finish", backfill_done, 360, logs)
+    backfill_id = launch_scene_backfill(deployment["graphql"], keys)
+    status = wait_for(
+        "the backfill to finish",
+        lambda: finished_backfill(deployment["graphql"], backfill_id),
+        360,
+        logs,
+    )
     runs = instance.get_run_records(RunsFilter(tags={"dagster/backfill": backfill_id}))
     assert status == "COMPLETED_SUCCESS", [
         (r.dagster_run.run_id, r.dagster_run.status) for r in runs

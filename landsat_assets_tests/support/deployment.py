@@ -8,7 +8,7 @@ from __future__ import annotations
 import shutil
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -17,6 +17,7 @@ import requests
 import yaml
 from dagster import DagsterInstance
 
+from landsat_assets.jobs import SCENE_ASSETS
 from landsat_assets_tests.support.paths import REPO_ROOT
 from landsat_assets_tests.support.processes import (
     LOOPBACK,
@@ -68,6 +69,9 @@ query ($id: String!) {
 }
 """
 
+BACKFILL_GOING = ("REQUESTED", "CANCELING", "FAILING")
+"""Backfill statuses that still change; any other is where the backfill ended."""
+
 T = TypeVar("T")
 
 
@@ -105,6 +109,32 @@ def graphql(url: str, query: str, variables: Mapping[str, Any]) -> dict[str, Any
     answer = response.json()
     assert not answer.get("errors"), f"GraphQL at {url} answered errors: {answer['errors']}"
     return answer["data"]
+
+
+def launch_scene_backfill(url: str, keys: Sequence[str]) -> str:
+    """Launch a backfill of the per-scene assets over the partitions `keys` through the
+    webserver's GraphQL API at `url`, as the UI does; returns the backfill's id, or fails
+    with Dagster's own answer."""
+    selection = [{"path": list(asset.key.path)} for asset in SCENE_ASSETS]
+    launched = graphql(
+        url,
+        LAUNCH_BACKFILL,
+        {"params": {"partitionNames": list(keys), "assetSelection": selection}},
+    )["launchPartitionBackfill"]
+    assert launched["__typename"] == "LaunchBackfillSuccess", launched
+    return launched["backfillId"]
+
+
+def backfill_status(url: str, backfill_id: str) -> str:
+    """The backfill's status as the webserver's GraphQL API at `url` reports it."""
+    return graphql(url, BACKFILL_STATUS, {"id": backfill_id})["partitionBackfillOrError"]["status"]
+
+
+def finished_backfill(url: str, backfill_id: str) -> str | None:
+    """The status the backfill ended with, or None while it is still going: a `wait_for`
+    probe."""
+    status = backfill_status(url, backfill_id)
+    return None if status in BACKFILL_GOING else status
 
 
 @contextmanager
