@@ -31,16 +31,24 @@ def processes_with(marker: str) -> list[int]:
     return found
 
 
-def test_make_dev_stops_on_sigterm(tmp_path):
+def test_make_dev_stops_on_sigterm(tmp_path, small_demo_catalog):
     home = tmp_path / "dagster-home"
     port = free_port()
     marker = f"DAGSTER_HOME={home}"
+    env = {
+        "DAGSTER_HOME": str(home),
+        "DEV_PORT": str(port),
+        "LANDSAT_STAC_URL": str(small_demo_catalog),
+        "LANDSAT_SENSOR_STATUS": "stopped",
+        "LANDSAT_AUTOMATION_STATUS": "stopped",
+    }
     try:
         with running_server(
-            ["make", "dev"],
+            # The session's small catalog stands in for the demo catalog make would build.
+            ["make", "dev", f"DEMO_CATALOG={small_demo_catalog}"],
             port=port,
             cwd=REPO_ROOT,
-            env={"DAGSTER_HOME": str(home), "DEV_PORT": str(port)},
+            env=env,
             ready=http_ready(f"http://127.0.0.1:{port}/server_info"),
             ready_timeout=240,
             log_path=tmp_path / "make-dev.log",
