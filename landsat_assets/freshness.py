@@ -89,7 +89,9 @@ def scene_freshness(
     asset_keys = [asset.key for asset in SCENE_ASSETS]
     latest = {key: latest_materializations(instance, key, keys) for key in asset_keys}
     managers = {key: type(defs.resources[graph.get(key).io_manager_key]) for key in asset_keys}
-    present = {key: frozenset(store.keys_under(key.to_user_string())) for key in asset_keys}
+    present = {
+        key: frozenset(store.keys_under(managers[key].folder_for(key))) for key in asset_keys
+    }
     stale: dict[str, list[str]] = {}
     for record in records:
         scene = record.scene_key

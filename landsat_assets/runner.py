@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import pandas as pd
-from dagster import AssetKey, DagsterInstance, Definitions, ExecuteInProcessResult
+from dagster import DagsterInstance, Definitions, ExecuteInProcessResult
 from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_END_TAG,
     ASSET_PARTITION_RANGE_START_TAG,
@@ -24,7 +24,7 @@ from landsat_assets.console import PhaseProgress
 from landsat_assets.errors import InputError
 from landsat_assets.freshness import scene_freshness
 from landsat_assets.io_managers.products import TableIOManager
-from landsat_assets.jobs import SCENE_ASSETS, SUMMARY_ASSETS, scene_job, summary_job
+from landsat_assets.jobs import SUMMARY_ASSETS, scene_job, summary_job
 from landsat_assets.partitions import landsat_scenes, register_scenes
 from landsat_assets.stac.scene import SceneRecord
 
@@ -34,7 +34,6 @@ QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 """The terminal gets warnings and errors only; every event still goes to the instance's event
 log, where the UI shows it."""
 
-SCENE_ASSET_KEYS = [AssetKey(a.key.path) for a in SCENE_ASSETS]
 SUMMARY_FAILURE = ndvi_summary.key.to_user_string()
 """The key of `RunReport.failures` under which a failed summary run is reported."""
 

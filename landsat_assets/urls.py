@@ -33,8 +33,3 @@ def redact(url: str) -> str:
 def redact_text(text: str) -> str:
     """`text` with every URL in it redacted."""
     return _URL.sub(lambda found: redact(found.group(0)), text)
-
-
-def without_query(href: str) -> str:
-    """An href fit to store: query strings can carry credentials (signed URLs), never kept."""
-    return redact(href)

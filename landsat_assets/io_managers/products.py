@@ -72,7 +72,12 @@ class ProductIOManager(ConfigurableIOManager):
     @classmethod
     def key_for(cls, asset_key: AssetKey, partition: str | None) -> str:
         """Where this manager stores `asset_key` (one partition of it): the one layout."""
-        return product_key("/".join(asset_key.path), partition, cls.extension)
+        return product_key(cls.folder_for(asset_key), partition, cls.extension)
+
+    @staticmethod
+    def folder_for(asset_key: AssetKey) -> str:
+        """The folder holding the products of each partition of `asset_key`."""
+        return "/".join(asset_key.path)
 
     def handle_output(self, context: OutputContext, obj: Any) -> None:
         store = self.storage.store()

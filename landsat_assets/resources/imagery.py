@@ -11,7 +11,7 @@ from pydantic import Field
 
 from landsat_assets.errors import SceneInputError
 from landsat_assets.stac.scene import BandAsset
-from landsat_assets.urls import without_query
+from landsat_assets.urls import redact
 
 REMOTE_COG_OPTIONS: dict[str, str | int] = {
     # Opening a COG must not list its directory (one request saved per file on S3/HTTP).
@@ -73,7 +73,7 @@ def sign_planetary_computer_href(scene: str, href: str) -> str:
     except ImportError:
         raise SceneInputError(
             scene,
-            without_query(href),
+            redact(href),
             "Planetary Computer hrefs need SAS signing: install the optional extra "
             "`pip install 'landsat-assets[planetary]'`",
         ) from None

@@ -30,7 +30,7 @@ from landsat_assets.science.blocks import (
 from landsat_assets.science.cog import DN_COG, cog_draft
 from landsat_assets.science.windows import AoiWindow, aoi_window, block_windows
 from landsat_assets.stac.scene import SCENE_BANDS, USGS_QA_FILL, USGS_SR_NODATA
-from landsat_assets.urls import without_query
+from landsat_assets.urls import redact
 
 
 def band_number(role: str) -> int:
@@ -194,7 +194,7 @@ def extract_scene_bands(
             dst.offsets = [scales.get(role, (1.0, 0.0))[1] for role in SCENE_BANDS]
         dst.update_tags(
             scene=scene,
-            **{f"source_{role}": without_query(hrefs[role]) for role in SCENE_BANDS},
+            **{f"source_{role}": redact(hrefs[role]) for role in SCENE_BANDS},
         )
         for window, (stack, valid) in process_blocks(
             sources,
