@@ -9,10 +9,10 @@ from collections.abc import Iterable
 
 from dagster import (
     AssetKey,
-    AssetMaterialization,
     AssetRecordsFilter,
     DagsterEventType,
     DagsterInstance,
+    EventLogRecord,
     TextMetadataValue,
 )
 
@@ -24,14 +24,15 @@ LOOKUP_BATCH = 500
 
 def latest_materializations(
     instance: DagsterInstance, asset_key: AssetKey, keys: Iterable[str]
-) -> dict[str, AssetMaterialization]:
-    """The latest materialization of `asset_key` for each of the partition `keys` that has
-    one: one query for the storage ids, then one per `LOOKUP_BATCH` of them."""
+) -> dict[str, EventLogRecord]:
+    """The record of the latest materialization of `asset_key` (its storage id and event) for
+    each of the partition `keys` that has one: one query for the storage ids, then one per
+    `LOOKUP_BATCH` of them."""
     latest = instance.get_latest_storage_id_by_partition(
         asset_key, DagsterEventType.ASSET_MATERIALIZATION, partitions=set(keys)
     )
     storage_ids = sorted(latest.values())
-    found: dict[str, AssetMaterialization] = {}
+    found: dict[str, EventLogRecord] = {}
     for first in range(0, len(storage_ids), LOOKUP_BATCH):
         batch = storage_ids[first : first + LOOKUP_BATCH]
         result = instance.fetch_materializations(
@@ -40,7 +41,7 @@ def latest_materializations(
         for record in result.records:
             event = record.asset_materialization
             if event is not None and event.partition:
-                found[event.partition] = event
+                found[event.partition] = record
     return found
 
 
@@ -50,8 +51,8 @@ def materialized_versions(instance: DagsterInstance, keys: Iterable[str]) -> dic
     A few queries per thousand keys, so a first tick over an archive processed before (by
     `landsat-assets run`, or before a cursor reset) stays fast."""
     versions: dict[str, str] = {}
-    for key, event in latest_materializations(instance, landsat_scene.key, keys).items():
-        entry = event.metadata.get(VERSION_METADATA)
+    for key, record in latest_materializations(instance, landsat_scene.key, keys).items():
+        entry = record.asset_materialization.metadata.get(VERSION_METADATA)
         if isinstance(entry, TextMetadataValue):
             versions[key] = entry.value
     return versions

@@ -12,12 +12,14 @@ from dagster import AssetKey, DagsterInstance, Definitions, materialize
 from dagster._core.definitions.data_version import StaleStatus
 
 from landsat_assets.definitions import build_definitions, build_resources
-from landsat_assets.freshness import scene_freshness, stale_status_resolver
+from landsat_assets.freshness import UPSTREAM, scene_freshness
 from landsat_assets.jobs import SCENE_ASSETS, SUMMARY_ASSETS, scene_job, summary_job
 from landsat_assets.partitions import register_scenes
 from landsat_assets.runner import run_pipeline
 from landsat_assets.stac.search import SceneQuery, search_scenes
 from landsat_assets_tests.support.catalogs import add_item, copy_catalog, read_item
+from landsat_assets_tests.support.scale import counting_queries, materialized_lookalikes
+from landsat_assets_tests.support.staleness import ui_status
 
 pytestmark = pytest.mark.slow
 
@@ -78,11 +80,6 @@ def stale_scenes(instance: DagsterInstance, defs: Definitions, records) -> list[
     return list(scene_freshness(instance, defs, records).stale)
 
 
-def status(instance: DagsterInstance, defs: Definitions, asset: str, key: str) -> StaleStatus:
-    resolver = stale_status_resolver(instance, defs)
-    return resolver.get_status(AssetKey(asset), key)
-
-
 def test_code_version_and_reprocessing_make_exactly_the_affected_stale(
     tiny_catalog: Path, tmp_path: Path, instance: DagsterInstance
 ) -> None:
@@ -113,11 +110,11 @@ def test_code_version_and_reprocessing_make_exactly_the_affected_stale(
         resources=build_resources(env),
     )
     for key in keys:
-        assert status(instance, new_code, "landsat_scene", key) == StaleStatus.FRESH
-        assert status(instance, new_code, "scene_bands", key) == StaleStatus.FRESH
+        assert ui_status(instance, new_code, "landsat_scene", key) == StaleStatus.FRESH
+        assert ui_status(instance, new_code, "scene_bands", key) == StaleStatus.FRESH
         # Dagster marks the changed asset itself; the runner then re-runs every scene asset
         # of a scene with anything not fresh, so its downstream products are rebuilt too.
-        assert status(instance, new_code, "cloud_mask", key) == StaleStatus.STALE, key
+        assert ui_status(instance, new_code, "cloud_mask", key) == StaleStatus.STALE, key
     assert sorted(stale_scenes(instance, new_code, report.found)) == sorted(keys)
 
     victim = report.found[0]
@@ -133,3 +130,68 @@ def test_code_version_and_reprocessing_make_exactly_the_affected_stale(
     rerun = run_pipeline(instance, defs, scenes_per_run=4, echo=quiet)
     assert rerun.ok and sorted(rerun.up_to_date) == sorted(k for k in keys if k != victim.scene_key)
     assert stale_scenes(instance, defs, records) == []
+
+
+def test_the_bulk_rule_agrees_with_dagster_staleness(
+    tiny_catalog: Path, tmp_path: Path, instance: DagsterInstance
+) -> None:
+    """The runner's up-to-date rule reads records in bulk; the UI asks Dagster's resolver
+    partition by partition. A scene whose upstream data version changed under products that
+    were not re-made (its `landsat_scene` re-materialized alone, which records the USGS
+    version as its data version) is stale for both, and every other scene fresh for both."""
+    env = {
+        "LANDSAT_STAC_URL": str(tiny_catalog),
+        "LANDSAT_STORAGE": str(tmp_path / "storage"),
+        "LANDSAT_END_DATE": "2023-03-01",
+    }
+    defs = build_definitions(env)
+    report = run_pipeline(instance, defs, scenes_per_run=4, echo=quiet)
+    assert report.ok, report.failures
+    victim = report.found[0].scene_key
+    alone = materialize(
+        [SCENE_ASSETS[0]],
+        instance=instance,
+        resources=build_resources(env),
+        partition_key=victim,
+    )
+    assert alone.success
+
+    ui_stale = {
+        record.scene_key
+        for record in report.found
+        for asset in SCENE_ASSETS
+        if ui_status(instance, defs, asset.key.to_user_string(), record.scene_key)
+        != StaleStatus.FRESH
+    }
+    freshness = scene_freshness(instance, defs, report.found)
+    assert ui_stale == {victim}
+    assert freshness.stale == {victim: [UPSTREAM]}
+
+
+def test_the_up_to_date_decision_makes_the_same_queries_for_any_number_of_scenes(
+    tiny_catalog: Path, tmp_path: Path, instance: DagsterInstance
+) -> None:
+    """The decision reads the instance in bulk: with 120 more scenes registered and
+    materialized it makes exactly as many database queries as for the first few."""
+    env = {
+        "LANDSAT_STAC_URL": str(tiny_catalog),
+        "LANDSAT_STORAGE": str(tmp_path / "storage"),
+        "LANDSAT_END_DATE": "2023-03-01",
+    }
+    defs = build_definitions(env)
+    report = run_pipeline(instance, defs, scenes_per_run=4, echo=quiet)
+    assert report.ok, report.failures
+    few = report.found
+
+    statements: list[str] = []
+
+    def queries(records) -> int:
+        with counting_queries() as executed:
+            scene_freshness(instance, defs, records)
+        statements[:] = executed
+        return len(executed)
+
+    baseline = queries(few)
+    many = [*few, *materialized_lookalikes(instance, few[0], 120)]
+    assert queries(many) == baseline
+    assert baseline <= 4 * len(SCENE_ASSETS), "\n".join(q.split("\n")[0][:90] for q in statements)
