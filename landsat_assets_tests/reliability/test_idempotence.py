@@ -15,7 +15,7 @@ from landsat_assets.definitions import build_definitions, build_resources
 from landsat_assets.freshness import UPSTREAM, scene_freshness
 from landsat_assets.jobs import SCENE_ASSETS, SUMMARY_ASSETS, scene_job, summary_job
 from landsat_assets.partitions import register_scenes
-from landsat_assets.runner import run_pipeline
+from landsat_assets.runner import RunReport, run_pipeline
 from landsat_assets.stac.search import SceneQuery, search_scenes
 from landsat_assets_tests.support.catalogs import add_item, copy_catalog, read_item
 from landsat_assets_tests.support.scale import counting_queries, materialized_lookalikes
@@ -80,10 +80,10 @@ def stale_scenes(instance: DagsterInstance, defs: Definitions, records) -> list[
     return list(scene_freshness(instance, defs, records).stale)
 
 
-def test_code_version_and_reprocessing_make_exactly_the_affected_stale(
-    tiny_catalog: Path, tmp_path: Path, instance: DagsterInstance
-) -> None:
-    catalog = copy_catalog(tiny_catalog, tmp_path / "catalog")
+def processed(
+    catalog: Path, tmp_path: Path, instance: DagsterInstance
+) -> tuple[dict[str, str], Definitions, RunReport]:
+    """The scenes of `catalog` up to March 2023 run through the main job, in runs of four."""
     env = {
         "LANDSAT_STAC_URL": str(catalog),
         "LANDSAT_STORAGE": str(tmp_path / "storage"),
@@ -92,6 +92,14 @@ def test_code_version_and_reprocessing_make_exactly_the_affected_stale(
     defs = build_definitions(env)
     report = run_pipeline(instance, defs, scenes_per_run=4, echo=quiet)
     assert report.ok, report.failures
+    return env, defs, report
+
+
+def test_code_version_and_reprocessing_make_exactly_the_affected_stale(
+    tiny_catalog: Path, tmp_path: Path, instance: DagsterInstance
+) -> None:
+    catalog = copy_catalog(tiny_catalog, tmp_path / "catalog")
+    env, defs, report = processed(catalog, tmp_path, instance)
     keys = [r.scene_key for r in report.found]
     assert len(keys) >= 2
     assert stale_scenes(instance, defs, report.found) == []
@@ -139,14 +147,7 @@ def test_the_bulk_rule_agrees_with_dagster_staleness(
     partition by partition. A scene whose upstream data version changed under products that
     were not re-made (its `landsat_scene` re-materialized alone, which records the USGS
     version as its data version) is stale for both, and every other scene fresh for both."""
-    env = {
-        "LANDSAT_STAC_URL": str(tiny_catalog),
-        "LANDSAT_STORAGE": str(tmp_path / "storage"),
-        "LANDSAT_END_DATE": "2023-03-01",
-    }
-    defs = build_definitions(env)
-    report = run_pipeline(instance, defs, scenes_per_run=4, echo=quiet)
-    assert report.ok, report.failures
+    env, defs, report = processed(tiny_catalog, tmp_path, instance)
     victim = report.found[0].scene_key
     alone = materialize(
         [SCENE_ASSETS[0]],
@@ -173,14 +174,7 @@ def test_the_up_to_date_decision_makes_the_same_queries_for_any_number_of_scenes
 ) -> None:
     """The decision reads the instance in bulk: with 120 more scenes registered and
     materialized it makes exactly as many database queries as for the first few."""
-    env = {
-        "LANDSAT_STAC_URL": str(tiny_catalog),
-        "LANDSAT_STORAGE": str(tmp_path / "storage"),
-        "LANDSAT_END_DATE": "2023-03-01",
-    }
-    defs = build_definitions(env)
-    report = run_pipeline(instance, defs, scenes_per_run=4, echo=quiet)
-    assert report.ok, report.failures
+    _env, defs, report = processed(tiny_catalog, tmp_path, instance)
     few = report.found
 
     statements: list[str] = []
