@@ -6,14 +6,26 @@ grow with the number of scenes."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
+import os
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import timedelta
 
-from dagster import AssetMaterialization, DagsterInstance
+from dagster import (
+    AssetKey,
+    AssetMaterialization,
+    DagsterInstance,
+    Definitions,
+    EventLogRecord,
+    MetadataValue,
+    TextMetadataValue,
+)
+from dagster._core.definitions.data_version import get_input_event_pointer_tag
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
+from landsat_assets.assets.scenes import VERSION_METADATA
+from landsat_assets.freshness import STORAGE_METADATA
 from landsat_assets.jobs import SCENE_ASSETS
 from landsat_assets.materializations import latest_materializations
 from landsat_assets.partitions import register_scenes
@@ -37,26 +49,47 @@ def lookalike_records(template: SceneRecord, count: int) -> list[SceneRecord]:
     return records
 
 
-def materialized_lookalikes(
-    instance: DagsterInstance, template: SceneRecord, count: int
-) -> list[SceneRecord]:
-    """`lookalike_records` registered as partitions, each with a materialization of every
-    scene asset copied from the template scene's latest (metadata and provenance tags)."""
-    records = lookalike_records(template, count)
+def record_as_processed(
+    instance: DagsterInstance,
+    defs: Definitions,
+    template: SceneRecord,
+    records: Sequence[SceneRecord],
+) -> None:
+    """Record each of `records` as processed exactly like `template` (processed for real):
+    its partition registered, the template's products linked under its keys in storage, and
+    a materialization of every scene asset copied from the template's, with the record's own
+    USGS version, storage links and input event pointers. What a deployment that processed
+    them would hold, without processing them."""
     register_scenes(instance, [r.scene_key for r in records])
+    store = defs.resources["storage"].store()
+    graph = defs.resolve_asset_graph()
+    keys = [r.scene_key for r in records]
+    written: dict[AssetKey, dict[str, EventLogRecord]] = {}
     for asset in SCENE_ASSETS:
-        latest = latest_materializations(instance, asset.key, [template.scene_key])
-        model = latest[template.scene_key].asset_materialization
+        node = graph.get(asset.key)
+        manager = type(defs.resources[node.io_manager_key])
+        model = latest_materializations(instance, asset.key, [template.scene_key])
+        event = model[template.scene_key].asset_materialization
         for record in records:
+            metadata = dict(event.metadata)
+            if VERSION_METADATA in metadata:
+                metadata[VERSION_METADATA] = TextMetadataValue(record.version)
+            if STORAGE_METADATA in metadata:
+                product = manager.key_for(asset.key, record.scene_key)
+                source = store.path(manager.key_for(asset.key, template.scene_key))
+                store.path(product).unlink(missing_ok=True)
+                os.link(source, store.path(product))
+                metadata[STORAGE_METADATA] = MetadataValue.path(store.uri(product))
+            tags = dict(event.tags or {})
+            for input_key in node.parent_keys:
+                pointer = written[input_key][record.scene_key].storage_id
+                tags[get_input_event_pointer_tag(input_key)] = str(pointer)
             instance.report_runless_asset_event(
                 AssetMaterialization(
-                    asset_key=asset.key,
-                    partition=record.scene_key,
-                    metadata=model.metadata,
-                    tags=model.tags,
+                    asset_key=asset.key, partition=record.scene_key, metadata=metadata, tags=tags
                 )
             )
-    return records
+        written[asset.key] = latest_materializations(instance, asset.key, keys)
 
 
 @contextmanager
