@@ -10,6 +10,7 @@ import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import timedelta
+from typing import Any
 
 from dagster import (
     AssetKey,
@@ -26,6 +27,11 @@ from sqlalchemy.engine import Engine
 
 from landsat_assets.assets.scenes import VERSION_METADATA
 from landsat_assets.freshness import STORAGE_METADATA
+from landsat_assets.io_managers.products import (
+    ProductIOManager,
+    SceneRecordIOManager,
+    TableIOManager,
+)
 from landsat_assets.jobs import SCENE_ASSETS
 from landsat_assets.materializations import latest_materializations
 from landsat_assets.partitions import register_scenes
@@ -76,9 +82,7 @@ def record_as_processed(
                 metadata[VERSION_METADATA] = TextMetadataValue(record.version)
             if STORAGE_METADATA in metadata:
                 product = manager.key_for(asset.key, record.scene_key)
-                source = store.path(manager.key_for(asset.key, template.scene_key))
-                store.path(product).unlink(missing_ok=True)
-                os.link(source, store.path(product))
+                _store_like(defs.resources[node.io_manager_key], asset.key, template, record)
                 metadata[STORAGE_METADATA] = MetadataValue.path(store.uri(product))
             tags = dict(event.tags or {})
             for input_key in node.parent_keys:
@@ -90,6 +94,27 @@ def record_as_processed(
                 )
             )
         written[asset.key] = latest_materializations(instance, asset.key, keys)
+
+
+def _store_like(
+    manager: ProductIOManager, asset_key: AssetKey, template: SceneRecord, record: SceneRecord
+) -> None:
+    """Store the template's product of `asset_key` as `record`'s: the scene's own record and
+    statistics row (they name the scene), the same rasters (hard links)."""
+    store = manager.storage.store()
+    source = manager.key_for(asset_key, template.scene_key)
+    product = manager.key_for(asset_key, record.scene_key)
+    if isinstance(manager, SceneRecordIOManager):
+        value: Any = record
+    elif isinstance(manager, TableIOManager):
+        value = manager.decode(store, source).assign(
+            scene_id=record.scene_key, datetime=record.datetime
+        )
+    else:
+        store.delete(product)
+        os.link(store.path(source), store.path(product))
+        return
+    store.put(manager.encode(value, store.staging_dir()), product)
 
 
 @contextmanager
