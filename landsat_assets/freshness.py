@@ -25,6 +25,7 @@ from dagster._core.definitions.data_version import (
     get_input_event_pointer_tag,
 )
 
+from landsat_assets.assets.common import STORAGE_METADATA
 from landsat_assets.assets.scenes import VERSION_METADATA
 from landsat_assets.io_managers.products import ProductIOManager
 from landsat_assets.jobs import SCENE_ASSETS
@@ -32,9 +33,6 @@ from landsat_assets.materializations import latest_materializations
 from landsat_assets.provenance import changed_settings
 from landsat_assets.stac.scene import SceneRecord
 from landsat_assets.stores import ProductStore
-
-STORAGE_METADATA = "storage"
-"""Materialization metadata linking the product written (absent: no product was written)."""
 
 NEW_SCENE = "new scene"
 REPROCESSED = "reprocessed by USGS"

@@ -56,3 +56,15 @@ def materialized_versions(instance: DagsterInstance, keys: Iterable[str]) -> dic
         if isinstance(entry, TextMetadataValue):
             versions[key] = entry.value
     return versions
+
+
+def partitions_materialized_after(
+    instance: DagsterInstance, asset_key: AssetKey, storage_id: int | None
+) -> tuple[set[str], int | None]:
+    """The partitions of `asset_key` materialized after the event `storage_id` (every
+    materialized partition when it is None), and the newest storage id among them (else
+    `storage_id`): one query, answered from what changed."""
+    latest = instance.get_latest_storage_id_by_partition(
+        asset_key, DagsterEventType.ASSET_MATERIALIZATION, after_cursor=storage_id
+    )
+    return set(latest), max(latest.values(), default=storage_id)

@@ -42,6 +42,11 @@ def png_markdown(png: bytes, alt: str, legend: bytes | None = None) -> MetadataV
     )
 
 
+STORAGE_METADATA = "storage"
+"""Materialization metadata linking the product written (absent: no product was written):
+freshness.py compares it with where the current storage keeps the product."""
+
+
 def storage_link(uri: str) -> MetadataValue:
     if uri.startswith("s3://"):
         return MetadataValue.url(uri)

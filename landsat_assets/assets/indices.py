@@ -2,7 +2,13 @@
 
 from dagster import AssetExecutionContext, MetadataValue, asset
 
-from landsat_assets.assets.common import per_scene, png_markdown, progress_logger, storage_link
+from landsat_assets.assets.common import (
+    STORAGE_METADATA,
+    per_scene,
+    png_markdown,
+    progress_logger,
+    storage_link,
+)
 from landsat_assets.assets.masks import stored_mask_summary
 from landsat_assets.automation import SCENE_FOLLOWS_UPSTREAM
 from landsat_assets.io_managers.products import (
@@ -86,7 +92,7 @@ def ndvi(
                 "preview": png_markdown(
                     ndvi_preview(str(staged)), f"NDVI {key}", ndvi_colour_bar()
                 ),
-                "storage": storage_link(
+                STORAGE_METADATA: storage_link(
                     product_uri(storage, RasterIOManager, context.asset_key, key)
                 ),
             },

@@ -2,7 +2,13 @@
 
 from dagster import AssetExecutionContext, MetadataValue, asset
 
-from landsat_assets.assets.common import per_scene, png_markdown, progress_logger, storage_link
+from landsat_assets.assets.common import (
+    STORAGE_METADATA,
+    per_scene,
+    png_markdown,
+    progress_logger,
+    storage_link,
+)
 from landsat_assets.automation import SCENE_FOLLOWS_UPSTREAM
 from landsat_assets.io_managers.products import (
     RasterIOManager,
@@ -70,7 +76,7 @@ def cloud_mask(
                 "preview": png_markdown(
                     mask_preview(str(staged)), f"cloud mask {key}", mask_legend()
                 ),
-                "storage": storage_link(
+                STORAGE_METADATA: storage_link(
                     product_uri(storage, RasterIOManager, context.asset_key, key)
                 ),
             },

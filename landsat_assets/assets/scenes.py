@@ -10,6 +10,7 @@ from dagster import (
 
 from landsat_assets.assets.common import (
     IMAGERY_POOL,
+    STORAGE_METADATA,
     imagery_retry_policy,
     per_scene,
     permanent_scene_errors,
@@ -61,7 +62,7 @@ def landsat_scene(
                 ),
                 VERSION_METADATA: record.version,
                 "catalog": catalog.shown_source(),
-                "storage": storage_link(
+                STORAGE_METADATA: storage_link(
                     product_uri(storage, SceneRecordIOManager, context.asset_key, key)
                 ),
             },
@@ -136,7 +137,7 @@ def scene_bands(
                     "aoi_pixels": extract.aoi_pixel_count,
                     "crs": extract.crs,
                     "bytes": staged.stat().st_size,
-                    "storage": storage_link(
+                    STORAGE_METADATA: storage_link(
                         product_uri(storage, RasterIOManager, context.asset_key, key)
                     ),
                 },

@@ -2,16 +2,26 @@
 
 import pandas as pd
 from dagster import AssetExecutionContext, MetadataValue, Output, TableColumn, TableSchema, asset
+from dagster._core.definitions.data_version import CODE_VERSION_TAG
 
-from landsat_assets.assets.common import per_scene, png_markdown, storage_link
+from landsat_assets.assets.common import STORAGE_METADATA, per_scene, png_markdown, storage_link
 from landsat_assets.assets.masks import stored_mask_summary
 from landsat_assets.automation import SCENE_FOLLOWS_UPSTREAM
+from landsat_assets.errors import StorageError
 from landsat_assets.io_managers.products import StoredRaster, TableIOManager, product_uri
+from landsat_assets.materializations import partitions_materialized_after
 from landsat_assets.resources.processing import SceneProcessing
 from landsat_assets.resources.storage import LandsatStorage
 from landsat_assets.science.statistics import statistics_from_tags
 from landsat_assets.science.status import SceneStatus, decide_scene_status
-from landsat_assets.science.summary import STATS_COLUMNS, stats_row, summarize, summary_plot
+from landsat_assets.science.summary import (
+    STATS_COLUMNS,
+    merge_rows,
+    stats_row,
+    summarize,
+    summary_plot,
+    table_fingerprint,
+)
 from landsat_assets.stac.scene import SceneRecord
 
 STATS_SCHEMA = TableSchema(
@@ -63,7 +73,7 @@ def scene_ndvi_stats(
             {
                 "status": verdict.status.value,
                 **({"reason": verdict.reason} if verdict.reason else {}),
-                "storage": storage_link(
+                STORAGE_METADATA: storage_link(
                     product_uri(storage, TableIOManager, context.asset_key, key)
                 ),
                 "ndvi_mean": MetadataValue.float(float(row.at[0, "ndvi_mean"])),
@@ -74,15 +84,27 @@ def scene_ndvi_stats(
     return rows
 
 
+SUMMARY_CURSOR = "scene_stats_cursor"
+"""`ndvi_summary` metadata: the newest `scene_ndvi_stats` event its table includes."""
+
+SUMMARY_FINGERPRINT = "fingerprint"
+"""`ndvi_summary` metadata: the digest of the table written, to know the stored one is it."""
+
+
 @asset(
+    deps=[scene_ndvi_stats],
     group_name="summaries",
     kinds={"parquet"},
-    code_version="1",
+    code_version="2",
     io_manager_key="table_io_manager",
-    description="Every scene's statistics row in one table, sorted by acquisition time.",
+    description="Every scene's statistics row in one table, sorted by acquisition time. A "
+    "refresh reads the stored table and the rows of the scenes whose statistics changed since.",
 )
-def ndvi_summary(scene_ndvi_stats: dict[str, pd.DataFrame | None]) -> Output[pd.DataFrame]:
-    table = summarize(scene_ndvi_stats.values())
+def ndvi_summary(context: AssetExecutionContext, storage: LandsatStorage) -> Output[pd.DataFrame]:
+    tables = TableIOManager(storage=storage)
+    previous, cursor, refresh = _previous_summary(context, tables)
+    changed, newest = partitions_materialized_after(context.instance, scene_ndvi_stats.key, cursor)
+    table = merge_rows(previous, {key: _stored_row(tables, key) for key in sorted(changed)})
     counts = table["status"].value_counts()
     return Output(
         table,
@@ -90,9 +112,64 @@ def ndvi_summary(scene_ndvi_stats: dict[str, pd.DataFrame | None]) -> Output[pd.
             "dagster/column_schema": STATS_SCHEMA,
             "dagster/row_count": len(table),
             **{f"scenes_{status}": int(counts.get(status, 0)) for status in counts.index},
+            "refresh": refresh,
+            "rows_read": len(changed),
+            SUMMARY_FINGERPRINT: table_fingerprint(table),
+            SUMMARY_CURSOR: MetadataValue.int(-1 if newest is None else newest),
+            STORAGE_METADATA: storage_link(product_uri(storage, TableIOManager, context.asset_key)),
             "preview": MetadataValue.md(table.head(20).to_markdown(index=False)),
         },
     )
+
+
+def _previous_summary(
+    context: AssetExecutionContext, tables: TableIOManager
+) -> tuple[pd.DataFrame, int | None, str]:
+    """The stored summary to refresh, the newest statistics event it includes, and how it is
+    refreshed: "incremental", or "full" with the reason the stored table cannot be trusted
+    to be what the last materialization recorded (then every scene's row is read)."""
+    empty = summarize([])
+    event = context.instance.get_latest_materialization_event(context.asset_key)
+    materialization = None if event is None else event.asset_materialization
+    if materialization is None:
+        return empty, None, "full: first summary"
+    metadata = materialization.metadata
+    code_version = context.assets_def.code_versions_by_key[context.asset_key]
+    store = tables.storage.store()
+    key = tables.key_for(context.asset_key, None)
+    cursor = metadata.get(SUMMARY_CURSOR)
+    link = metadata.get(STORAGE_METADATA)
+    if (materialization.tags or {}).get(CODE_VERSION_TAG) != code_version or cursor is None:
+        return empty, None, "full: the summary's code changed"
+    if link is None or str(link.value) != store.uri(key):
+        return empty, None, "full: LANDSAT_STORAGE changed"
+    try:
+        table = tables.decode(store, key)
+    except (OSError, ValueError) as error:
+        context.log.warning(f"{store.uri(key)} unreadable ({error}); rebuilding it")
+        return empty, None, "full: the stored summary is missing or unreadable"
+    fingerprint = metadata.get(SUMMARY_FINGERPRINT)
+    if (
+        list(table.columns) != list(STATS_COLUMNS)
+        or fingerprint is None
+        or fingerprint.value != table_fingerprint(table)
+    ):
+        return empty, None, "full: the stored summary is not the one last materialized"
+    previous = int(cursor.value)
+    return table, None if previous < 0 else previous, "incremental"
+
+
+def _stored_row(tables: TableIOManager, partition: str) -> pd.DataFrame | None:
+    """A scene's stored statistics row (None when it has none); an unreadable one fails the
+    refresh naming its file, rather than leaving the scene out of the summary."""
+    store = tables.storage.store()
+    key = tables.key_for(scene_ndvi_stats.key, partition)
+    if not store.exists(key):
+        return None
+    try:
+        return tables.decode(store, key)
+    except (OSError, ValueError) as error:
+        raise StorageError(f"{store.uri(key)}: unreadable statistics row ({error})") from None
 
 
 @asset(

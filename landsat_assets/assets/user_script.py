@@ -55,7 +55,7 @@ from dagster_pipes import PipesExtras
 from rasterio.errors import RasterioError
 from rasterio.windows import Window
 
-from landsat_assets.assets.common import per_scene, storage_link
+from landsat_assets.assets.common import STORAGE_METADATA, per_scene, storage_link
 from landsat_assets.errors import InputError, LandsatAssetsError
 from landsat_assets.io_managers.products import StoredRaster
 from landsat_assets.resources.storage import LandsatStorage
@@ -414,7 +414,7 @@ def _publish(
     for extension in formats - {product.extension}:
         store.delete(product_key(USER_SCRIPT_ASSET, scene, extension))
     context.add_asset_metadata(
-        {**product.metadata, "storage": storage_link(uri)}, partition_key=scene
+        {**product.metadata, STORAGE_METADATA: storage_link(uri)}, partition_key=scene
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Iterable, Mapping
 
@@ -70,6 +71,20 @@ def summarize(rows: Iterable[pd.DataFrame | None]) -> pd.DataFrame:
         return pd.DataFrame({c: pd.Series(dtype=t) for c, t in STATS_COLUMNS.items()})
     table = pd.concat(frames, ignore_index=True).astype(STATS_COLUMNS)
     return table.sort_values(["datetime", "scene_id"], kind="stable").reset_index(drop=True)
+
+
+def merge_rows(table: pd.DataFrame, changed: Mapping[str, pd.DataFrame | None]) -> pd.DataFrame:
+    """`table` with the rows of the scenes in `changed` replaced by their new row (None: the
+    scene has no row any more), sorted as `summarize` sorts: the summary refreshed from the
+    scenes that changed, without reading the others."""
+    kept = table[~table["scene_id"].isin(list(changed))]
+    return summarize([kept, *changed.values()])
+
+
+def table_fingerprint(table: pd.DataFrame) -> str:
+    """A digest of the table's values: equal digests, equal rows in the same order."""
+    values = pd.util.hash_pandas_object(table, index=False).to_numpy().tobytes()
+    return hashlib.sha256(values).hexdigest()[:16]
 
 
 def summary_plot(table: pd.DataFrame) -> bytes:

@@ -25,8 +25,8 @@ from dagster._core.definitions.data_version import get_input_event_pointer_tag
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
+from landsat_assets.assets.common import STORAGE_METADATA
 from landsat_assets.assets.scenes import VERSION_METADATA
-from landsat_assets.freshness import STORAGE_METADATA
 from landsat_assets.io_managers.products import (
     ProductIOManager,
     SceneRecordIOManager,
