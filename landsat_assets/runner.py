@@ -19,6 +19,7 @@ from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_START_TAG,
 )
 
+from landsat_assets.assets.scenes import FoundScenes
 from landsat_assets.assets.summaries import ndvi_summary
 from landsat_assets.console import PhaseProgress
 from landsat_assets.errors import InputError
@@ -29,6 +30,9 @@ from landsat_assets.partitions import landsat_scenes, register_scenes
 from landsat_assets.stac.scene import SceneRecord
 
 MAX_FAILURES_SHOWN = 10
+
+FoundRecords = Mapping[str, SceneRecord]
+"""The search's records by scene key."""
 
 QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 """The terminal gets warnings and errors only; every event still goes to the instance's event
@@ -89,13 +93,14 @@ def failure_message(result: ExecuteInProcessResult) -> str:
 
 
 def _execute_scenes(
-    instance: DagsterInstance, defs: Definitions, keys: Sequence[str]
+    instance: DagsterInstance, defs: Definitions, keys: Sequence[str], found: FoundRecords
 ) -> dict[str, str]:
-    """Materialize `keys` (adjacent partitions) in one run; returns errors by scene."""
+    """Materialize `keys` (adjacent partitions) in one run, with their records as the search
+    found them; returns errors by scene."""
     job = defs.resolve_job_def(scene_job.name)
     result = job.execute_in_process(
         instance=instance,
-        run_config=QUIET_CONSOLE,
+        run_config=QUIET_CONSOLE | FoundScenes.run_config(found[key] for key in keys),
         tags={ASSET_PARTITION_RANGE_START_TAG: keys[0], ASSET_PARTITION_RANGE_END_TAG: keys[-1]},
         raise_on_error=False,
     )
@@ -140,12 +145,13 @@ def run_pipeline(
         echo(f"{reason}: {count} scene(s) to recompute.")
     ordered = instance.get_dynamic_partitions(landsat_scenes.name)
     progress = PhaseProgress("scenes", len(stale))
+    found = {r.scene_key: r for r in records}
     for batch in contiguous_batches(ordered, stale, scenes_per_run):
-        errors = _execute_scenes(instance, defs, batch)
+        errors = _execute_scenes(instance, defs, batch, found)
         if errors and len(batch) > 1:
             errors = {}
             for key in batch:
-                errors.update(_execute_scenes(instance, defs, [key]))
+                errors.update(_execute_scenes(instance, defs, [key], found))
         report.failures.update(errors)
         progress.advance(f"{batch[-1]}", steps=len(batch))
     if stale or summary_is_behind(defs, records):

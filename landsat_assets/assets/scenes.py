@@ -1,12 +1,18 @@
 """The scene itself: its normalized STAC record and the AOI window of its bands."""
 
+import json
+from collections.abc import Iterable
+from typing import Any
+
 from dagster import (
     AssetExecutionContext,
+    Config,
     DataVersion,
     MetadataValue,
     Output,
     asset,
 )
+from pydantic import Field
 
 from landsat_assets.assets.common import (
     IMAGERY_POOL,
@@ -36,6 +42,27 @@ VERSION_METADATA = "version"
 """`landsat_scene` metadata holding the scene's USGS processing version (scene_versions.py)."""
 
 
+class FoundScenes(Config):
+    """Records of the run's scenes as the search that requested the run found them (scene key
+    -> record JSON), so the run does not search the catalog again. Scenes not given (a run
+    launched from the UI gives none) are looked up in the catalog."""
+
+    records: dict[str, str] = Field(default_factory=dict)
+
+    @staticmethod
+    def run_config(records: Iterable[SceneRecord]) -> dict[str, Any]:
+        """Run config giving `records` to `landsat_scene`."""
+        found = {r.scene_key: json.dumps(r.to_json_dict()) for r in records}
+        return {"ops": {"landsat_scene": {"config": {"records": found}}}}
+
+    def of(self, keys: Iterable[str]) -> dict[str, SceneRecord]:
+        return {
+            key: SceneRecord.from_json_dict(json.loads(self.records[key]))
+            for key in keys
+            if key in self.records
+        }
+
+
 @asset(
     **per_scene,
     group_name="scenes",
@@ -46,10 +73,15 @@ VERSION_METADATA = "version"
     description="The scene's STAC item, normalized; its version follows USGS reprocessing.",
 )
 def landsat_scene(
-    context: AssetExecutionContext, catalog: LandsatCatalog, storage: LandsatStorage
+    context: AssetExecutionContext,
+    config: FoundScenes,
+    catalog: LandsatCatalog,
+    storage: LandsatStorage,
 ) -> Output[dict[str, SceneRecord]]:
+    given = config.of(context.partition_keys)
     with permanent_scene_errors():
-        records = catalog.find_scenes(context.partition_keys)
+        looked_up = catalog.find_scenes(k for k in context.partition_keys if k not in given)
+    records = {key: given.get(key) or looked_up[key] for key in context.partition_keys}
     for key, record in records.items():
         context.add_asset_metadata(
             {

@@ -172,6 +172,12 @@ def _handler(api: PagedStacApi) -> type[BaseHTTPRequestHandler]:
             else:
                 self._send(404, {"code": "NotFound", "description": self.path})
 
+        def do_HEAD(self) -> None:
+            """Nothing but the API's JSON is served here: band files are not found."""
+            self.send_response(404)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
         def do_POST(self) -> None:
             if urlparse(self.path).path.rstrip("/") != "/search":
                 self._send(404, {"code": "NotFound", "description": self.path})

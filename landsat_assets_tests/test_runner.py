@@ -1,0 +1,36 @@
+"""The main job searches the catalog once: its runs get their scenes' records from that
+search instead of searching again, batch after batch."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from dagster import DagsterInstance
+
+from landsat_assets.assets.scenes import landsat_scene
+from landsat_assets.definitions import build_definitions
+from landsat_assets.materializations import latest_materializations
+from landsat_assets.runner import run_pipeline
+from landsat_assets_tests.support.stac_api import catalog_item_dicts, serving_stac_api
+
+
+def test_the_main_job_searches_the_catalog_once(
+    instance: DagsterInstance, small_demo_catalog: Path, tmp_path: Path
+) -> None:
+    items = catalog_item_dicts(small_demo_catalog)[:3]
+    with serving_stac_api(items) as api:
+        env = {
+            "LANDSAT_STAC_URL": api.url,
+            "LANDSAT_STORAGE": str(tmp_path / "storage"),
+            "LANDSAT_AOI": "",
+        }
+        # The API serves no band file: every scene fails at its bands, and the runner then
+        # retries each scene of a failed batch in a run of its own. None of those runs may
+        # search again.
+        report = run_pipeline(instance, build_definitions(env), scenes_per_run=2, echo=print)
+    keys = [r.scene_key for r in report.found]
+    assert len(keys) == len(items), report.failures
+    assert sorted(report.failures) == sorted(keys)
+    assert api.pages_served.count(0) == 1, f"pages served: {api.pages_served}"
+    recorded = latest_materializations(instance, landsat_scene.key, keys)
+    assert sorted(recorded) == sorted(keys)
