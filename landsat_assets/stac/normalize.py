@@ -150,10 +150,12 @@ def normalize_item(
     *,
     source: str | None = None,
     hrefs: HrefPolicy = TRUSTED_FILE,
+    base_href: str | None = None,
 ) -> SceneRecord:
-    """Relative asset hrefs are resolved against the item's self href, so a pystac Item read
-    from a static catalog, or a dict whose self link is absolute, gives absolute band hrefs;
-    the absolute hrefs must then pass `hrefs` (searches pass their catalog's policy)."""
+    """Relative asset hrefs are resolved against the item's self href (or `base_href`, the
+    file a dict was read from), so a pystac Item read from a static catalog, or a dict whose
+    self link is absolute or whose file is known, gives absolute band hrefs; the absolute
+    hrefs must then pass `hrefs` (searches pass their catalog's policy)."""
     if isinstance(item, pystac.Item):
         base_href = item.get_self_href()
         item_dict = item.to_dict(include_self_link=False, transform_hrefs=False)
@@ -162,7 +164,7 @@ def normalize_item(
         return _normalize(item_dict, base_href=base_href, source=source, hrefs=hrefs)
     if not isinstance(item, Mapping):
         raise ItemError(f"expected a STAC item (dict or pystac.Item), got {type(item).__name__}")
-    return _normalize(item, base_href=_self_href(item), source=source, hrefs=hrefs)
+    return _normalize(item, base_href=base_href or _self_href(item), source=source, hrefs=hrefs)
 
 
 def normalize_item_file(path: Path) -> SceneRecord:

@@ -22,6 +22,8 @@ from urllib.parse import unquote, urlparse
 
 import pystac
 import requests
+from pystac import StacIO
+from pystac.utils import make_absolute_href
 from pystac_client import Client
 from pystac_client.conformance import ConformanceClasses
 from pystac_client.exceptions import APIError
@@ -244,7 +246,7 @@ def iter_scenes(
         path = Path(unquote(parsed.path)) if parsed.scheme == "file" else Path(source)
         root = _open_static(path)
         hrefs = HrefPolicy.for_catalog(str(path), local_roots)
-        records = _walk_static(root, query, label, hrefs)
+        records = _walk_static(root, query, label, hrefs, StacIO.default())
     try:
         for record in records:
             budget.count_item()
@@ -296,7 +298,7 @@ def _search_url(
     client = _open_client(url, label, stac_io)
     hrefs = HrefPolicy.for_catalog(url)
     if not client.conforms_to(ConformanceClasses.ITEM_SEARCH):
-        yield from _walk_static(client, query, label, hrefs)  # a static catalog on the web
+        yield from _walk_static(client, query, label, hrefs, stac_io)  # a static catalog on the web
         return
     try:
         collection = client.get_collection(query.collection)
@@ -390,21 +392,23 @@ def _read_page(
 
 
 def _walk_static(
-    root: pystac.Catalog, query: SceneQuery, source: str, hrefs: HrefPolicy
+    root: pystac.Catalog, query: SceneQuery, source: str, hrefs: HrefPolicy, stac_io: StacIO
 ) -> Iterator[SceneRecord | ItemError]:
     collection = _find_collection(root, query.collection, source)
-    for item in _items_of(collection, source):
-        if isinstance(item, ItemError):
-            yield item
+    for found in _items_of(collection, source, stac_io):
+        if isinstance(found, ItemError):
+            yield found
             continue
-        item_dict = item.to_dict(include_self_link=False, transform_hrefs=False)
-        yield from _matching_scene(item_dict, query, source, hrefs, item)
+        href, item = found
+        yield from _matching_scene(item, query, source, hrefs, item_file=href)
 
 
-def _items_of(catalog: pystac.Catalog, source: str) -> Iterator[pystac.Item | ItemError]:
-    """Every item below `catalog`, each read on its own: an item file that cannot be read
-    (not JSON, a datetime that is no date, not an item) is an `ItemError` naming the file,
-    and the walk goes on with the next one."""
+def _items_of(
+    catalog: pystac.Catalog, source: str, stac_io: StacIO
+) -> Iterator[tuple[str, dict[str, Any]] | ItemError]:
+    """Every item below `catalog` as its file's href and JSON, each read on its own with
+    `stac_io` (plain JSON: the records are made from dicts, as from a search page). A file
+    that cannot be read or is not JSON is an `ItemError` naming it, and the walk goes on."""
     try:
         links = catalog.get_links(pystac.RelType.ITEM)
         children = list(catalog.get_children())
@@ -412,38 +416,44 @@ def _items_of(catalog: pystac.Catalog, source: str) -> Iterator[pystac.Item | It
         raise _api_error(source, error) from error
     except _READ_ERRORS as error:
         raise CatalogError(f"catalog {source}: cannot read {catalog.id}: {error}") from error
+    # Each link resolved against the catalog's own href, looked up once: a link's
+    # get_absolute_href() scans the catalog's links for "self", quadratic in items.
+    base = catalog.get_self_href()
     for link in links:
-        href = link.get_absolute_href() or link.href
+        href = make_absolute_href(link.href, base) if base else link.href
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", FallbackToPystac)  # walking is the intent
-                item = pystac.Item.from_file(href)
+            item = stac_io.read_json(href)
         except APIError as error:
             raise _api_error(source, error) from error
-        except (*_READ_ERRORS, AttributeError) as error:
+        except _READ_ERRORS as error:
             yield ItemError(f"catalog {source}: item file {href} cannot be read: {error}")
             continue
-        yield item
+        if not isinstance(item, dict):
+            yield ItemError(f"catalog {source}: item file {href} is not a JSON object")
+            continue
+        yield href, item
     for child in children:
-        yield from _items_of(child, source)
+        yield from _items_of(child, source, stac_io)
 
 
 def _matching_scene(
-    item_dict: Mapping[str, Any],
+    item: Mapping[str, Any],
     query: SceneQuery,
     source: str,
     hrefs: HrefPolicy,
-    item: pystac.Item | None = None,
+    *,
+    item_file: str | None = None,
 ) -> Iterator[SceneRecord | ItemError]:
     """The item's scene record, or the `ItemError` saying why it has none (yielded, not
-    raised, so the caller decides whether one bad item ends the search)."""
+    raised, so the caller decides whether one bad item ends the search). An item read from
+    `item_file` (a static catalog) has its relative hrefs resolved against it, and errors
+    name the file."""
     try:
-        if query.matches(item_dict):
-            yield normalize_item(
-                item if item is not None else item_dict, source=source, hrefs=hrefs
-            )
+        if query.matches(item):
+            yield normalize_item(item, source=source, hrefs=hrefs, base_href=item_file)
     except ItemError as error:
-        failure = ItemError(f"catalog {source}: {error}")
+        where = f"catalog {source}: item file {item_file}" if item_file else f"catalog {source}"
+        failure = ItemError(f"{where}: {error}")
         failure.__cause__ = error
         yield failure
 

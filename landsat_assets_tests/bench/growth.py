@@ -35,7 +35,8 @@ from landsat_assets.runner import QUIET_CONSOLE, run_pipeline
 from landsat_assets_tests.bench import verdict
 from landsat_assets_tests.bench.sensor_scale import many_items
 from landsat_assets_tests.support.catalogs import COLLECTION, add_item
-from landsat_assets_tests.support.deployment import dagster_home
+from landsat_assets_tests.support.deployment import POSTGRES_INSTANCE, dagster_home
+from landsat_assets_tests.support.postgres import dagster_pg_url, postgres_cluster
 from landsat_assets_tests.support.scale import record_as_processed
 
 SIZES = (100, 1_000, 10_000)
@@ -121,8 +122,17 @@ def timed_cli_run(env: dict[str, str]) -> float:
     return time.perf_counter() - started
 
 
-def measure(folder: Path, scenes: int) -> Growth:
-    home = dagster_home(folder / "home")
+def measure(folder: Path, scenes: int, instance: str) -> Growth:
+    """The figures of a deployment of `scenes` scenes on a "sqlite" instance (the default
+    dagster.yaml) or a "postgres" one (deploy/dagster.postgres.yaml, a cluster of its own)."""
+    if instance == "postgres":
+        with postgres_cluster(folder) as url:
+            os.environ["DAGSTER_PG_URL"] = dagster_pg_url(url)
+            return _measure(dagster_home(folder / "home", POSTGRES_INSTANCE), folder, scenes)
+    return _measure(dagster_home(folder / "home"), folder, scenes)
+
+
+def _measure(home: Path, folder: Path, scenes: int) -> Growth:
     template_catalog = _template_catalog(folder / "templates")
     catalog, templates = catalog_of(template_catalog, folder / "catalog", scenes - 2)
     settings = {"LANDSAT_STAC_URL": str(catalog), "LANDSAT_STORAGE": str(folder / "storage")}
@@ -209,12 +219,14 @@ def report(rows: Sequence[Growth]) -> bool:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
+    parser.add_argument("--instance", choices=("sqlite", "postgres"), default="sqlite")
     args = parser.parse_args(argv)
+    print(f"instance: {args.instance}")
     rows = []
     for scenes in args.sizes:
         with tempfile.TemporaryDirectory() as scratch:
             started = time.perf_counter()
-            rows.append(measure(Path(scratch), scenes))
+            rows.append(measure(Path(scratch), scenes, args.instance))
             print(
                 f"  {scenes:,} scenes measured in {time.perf_counter() - started:.0f} s", flush=True
             )
