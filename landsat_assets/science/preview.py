@@ -22,8 +22,12 @@ from PIL import Image
 from landsat_assets.science.qa import MASK_CLASS_COLOURS, MaskClass
 from landsat_assets.science.status import SceneStatus
 
-PREVIEW_PIXELS = 256
+PREVIEW_PIXELS = 128
+"""Previews travel inside every materialization event (Dagster stores them in its event
+log): 128 px on the longer side keeps a scene's events under 20 KB."""
 NDVI_COLOUR_MAP = "RdYlGn"
+NDVI_LEVELS = 32
+"""NDVI previews use this many colours of the map (a palette PNG: about a sixth of RGBA)."""
 
 
 def _read_downsampled(path: str, band: int = 1) -> np.ndarray:
@@ -47,10 +51,27 @@ def _png(figure: plt.Figure) -> bytes:
     return buffer.getvalue()
 
 
-def _rgba_png(rgba: np.ndarray) -> bytes:
-    """An RGBA array as PNG bytes, without a matplotlib figure (about 50x cheaper per scene)."""
+def _palette_png(indices: np.ndarray, palette: np.ndarray) -> bytes:
+    """Palette indices (uint8) and an RGBA palette (N x 4, N <= 256) as a palette PNG,
+    without a matplotlib figure (about 50x cheaper per scene)."""
+    image = Image.fromarray(indices.astype(np.uint8), "P")
+    image.putpalette(palette[:, :3].astype(np.uint8).flatten().tolist())
     buffer = io.BytesIO()
-    Image.fromarray(rgba, "RGBA").save(buffer, format="PNG")
+    image.save(buffer, format="PNG", optimize=True, transparency=bytes(palette[:, 3]))
+    return buffer.getvalue()
+
+
+LEGEND_COLOURS = 32
+
+
+def _fewer_colours(png: bytes) -> bytes:
+    """A legend drawn by matplotlib as a palette PNG of LEGEND_COLOURS colours: a third of
+    its size, and it goes into every scene's materialization event."""
+    image = Image.open(io.BytesIO(png)).quantize(
+        colors=LEGEND_COLOURS, method=Image.Quantize.FASTOCTREE
+    )
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", optimize=True)
     return buffer.getvalue()
 
 
@@ -61,16 +82,24 @@ for _mask_class, _rgb in MASK_CLASS_COLOURS.items():
 
 def mask_preview(path: str) -> bytes:
     """The cloud mask in its class colours, fill transparent; see `mask_legend`."""
-    return _rgba_png(MASK_PALETTE[_read_downsampled(path)])
+    return _palette_png(_read_downsampled(path), MASK_PALETTE)
+
+
+NDVI_PALETTE = np.vstack(
+    [
+        colormaps[NDVI_COLOUR_MAP](np.linspace(0, 1, NDVI_LEVELS), bytes=True),
+        np.zeros((1, 4), dtype=np.uint8),
+    ]
+)
+"""NDVI_LEVELS colours from -1 to 1, then transparent (no value)."""
 
 
 def ndvi_preview(path: str) -> bytes:
-    """NDVI in the RdYlGn diverging colour map over -1..1, no-value pixels transparent;
-    see `ndvi_colour_bar`."""
+    """NDVI in the RdYlGn diverging colour map over -1..1 (NDVI_LEVELS steps), no-value
+    pixels transparent; see `ndvi_colour_bar`."""
     ndvi = _read_downsampled(path)
-    rgba = colormaps[NDVI_COLOUR_MAP]((np.clip(ndvi, -1, 1) + 1) / 2, bytes=True)
-    rgba[np.isnan(ndvi)] = 0
-    return _rgba_png(rgba)
+    levels = np.round((np.clip(ndvi, -1, 1) + 1) / 2 * (NDVI_LEVELS - 1))
+    return _palette_png(np.where(np.isnan(ndvi), NDVI_LEVELS, levels), NDVI_PALETTE)
 
 
 @functools.cache
@@ -86,7 +115,7 @@ def mask_legend() -> bytes:
         if c is not MaskClass.FILL
     ]
     axes.legend(handles=handles, loc="center", fontsize=8, frameon=False)
-    return _png(figure)
+    return _fewer_colours(_png(figure))
 
 
 @functools.cache
@@ -96,7 +125,7 @@ def ndvi_colour_bar() -> bytes:
     figure.colorbar(
         ScalarMappable(norm=Normalize(-1, 1), cmap=NDVI_COLOUR_MAP), cax=axes, label="NDVI"
     )
-    return _png(figure)
+    return _fewer_colours(_png(figure))
 
 
 def timeseries_plot(

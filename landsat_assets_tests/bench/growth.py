@@ -26,11 +26,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dagster import DagsterInstance
+from dagster import DagsterInstance, RunsFilter
 from dagster._core.instance.ref import InstanceRef
+from dagster._core.storage.tags import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+)
+from dagster._serdes import serialize_value
 
 from landsat_assets.definitions import build_definitions
-from landsat_assets.jobs import summary_job
+from landsat_assets.jobs import scene_job, summary_job
+from landsat_assets.partitions import landsat_scenes
 from landsat_assets.runner import QUIET_CONSOLE, run_pipeline
 from landsat_assets_tests.bench import verdict
 from landsat_assets_tests.bench.sensor_scale import many_items
@@ -47,6 +53,7 @@ ONE_NEW_GROWTH_TARGET = 1.5
 """Adding one scene to the largest deployment against adding it to the smallest."""
 PER_SCENE_GROWTH_TARGET = 1.2
 SUMMARY_TARGET_S = 10.0
+EVENT_BYTES_TARGET = 20_000
 
 
 @dataclass(frozen=True)
@@ -56,6 +63,8 @@ class Growth:
     one_new_s: float
     batch_per_scene_s: float
     summary_s: float
+    event_bytes_per_scene: float
+    """Event log bytes of the last main-job run of scenes, per scene it covered."""
 
 
 def catalog_of(templates_catalog: Path, folder: Path, count: int) -> tuple[Path, list[dict]]:
@@ -165,7 +174,19 @@ def _measure(home: Path, folder: Path, scenes: int) -> Growth:
         )
         summary = time.perf_counter() - started
         assert result.success
-    return Growth(scenes, no_op, one_new, (batch - no_op) / BATCH, summary)
+        event_bytes = event_bytes_per_scene(instance)
+    return Growth(scenes, no_op, one_new, (batch - no_op) / BATCH, summary, event_bytes)
+
+
+def event_bytes_per_scene(instance: DagsterInstance) -> float:
+    """Bytes the latest run of the scene job wrote to the event log, per scene it covered."""
+    (run,) = instance.get_runs(filters=RunsFilter(job_name=scene_job.name), limit=1)
+    first = run.tags[ASSET_PARTITION_RANGE_START_TAG]
+    last = run.tags[ASSET_PARTITION_RANGE_END_TAG]
+    keys = instance.get_dynamic_partitions(landsat_scenes.name)
+    covered = keys.index(last) - keys.index(first) + 1
+    written = sum(len(serialize_value(entry)) for entry in instance.all_logs(run.run_id))
+    return written / covered
 
 
 def _template_catalog(folder: Path) -> Path:
@@ -176,12 +197,16 @@ def _template_catalog(folder: Path) -> Path:
 
 def report(rows: Sequence[Growth]) -> bool:
     print("\ngrowth with the number of scenes in the deployment (64 px synthetic scenes):")
-    print("| scenes | no-op run | one new scene | per scene in a batch of 8 | summary refresh |")
-    print("|---:|---:|---:|---:|---:|")
+    print(
+        "| scenes | no-op run | one new scene | per scene in a batch of 8 | summary refresh "
+        "| event log per scene |"
+    )
+    print("|---:|---:|---:|---:|---:|---:|")
     for row in rows:
         print(
             f"| {row.scenes:,} | {row.no_op_s:.1f} s | {row.one_new_s:.1f} s | "
-            f"{row.batch_per_scene_s:.2f} s | {row.summary_s:.1f} s |"
+            f"{row.batch_per_scene_s:.2f} s | {row.summary_s:.1f} s | "
+            f"{row.event_bytes_per_scene / 1000:.1f} KB |"
         )
     small, large = rows[0], rows[-1]
     checks = [

@@ -6,7 +6,9 @@ grow with the number of scenes."""
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import timedelta
@@ -22,6 +24,9 @@ from dagster import (
     TextMetadataValue,
 )
 from dagster._core.definitions.data_version import get_input_event_pointer_tag
+from dagster._core.events import DagsterEvent, DagsterEventType, StepMaterializationData
+from dagster._core.events.log import EventLogEntry
+from dagster._core.instance.utils import RUNLESS_JOB_NAME, RUNLESS_RUN_ID
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
@@ -76,6 +81,7 @@ def record_as_processed(
         manager = type(defs.resources[node.io_manager_key])
         model = latest_materializations(instance, asset.key, [template.scene_key])
         event = model[template.scene_key].asset_materialization
+        events: list[EventLogEntry] = []
         for record in records:
             metadata = dict(event.metadata)
             if VERSION_METADATA in metadata:
@@ -88,12 +94,42 @@ def record_as_processed(
             for input_key in node.parent_keys:
                 pointer = written[input_key][record.scene_key].storage_id
                 tags[get_input_event_pointer_tag(input_key)] = str(pointer)
-            instance.report_runless_asset_event(
-                AssetMaterialization(
-                    asset_key=asset.key, partition=record.scene_key, metadata=metadata, tags=tags
+            events.append(
+                runless_materialization(
+                    AssetMaterialization(
+                        asset_key=asset.key,
+                        partition=record.scene_key,
+                        metadata=metadata,
+                        tags=tags,
+                    )
                 )
             )
+        for first in range(0, len(events), EVENT_BATCH):
+            instance.event_log_storage.store_event_batch(events[first : first + EVENT_BATCH])
         written[asset.key] = latest_materializations(instance, asset.key, keys)
+
+
+EVENT_BATCH = 500
+"""Events per write: Postgres stores a batch of materializations in one statement (what
+DAGSTER_EVENT_BATCH_SIZE makes runs do); SQLite stores them one by one."""
+
+
+def runless_materialization(materialization: AssetMaterialization) -> EventLogEntry:
+    """The event log entry `DagsterInstance.report_runless_asset_event` would store."""
+    return EventLogEntry(
+        user_message="",
+        level=logging.INFO,
+        job_name=RUNLESS_JOB_NAME,
+        run_id=RUNLESS_RUN_ID,
+        error_info=None,
+        timestamp=time.time(),
+        step_key=None,
+        dagster_event=DagsterEvent(
+            event_type_value=DagsterEventType.ASSET_MATERIALIZATION.value,
+            event_specific_data=StepMaterializationData(materialization),
+            job_name=RUNLESS_JOB_NAME,
+        ),
+    )
 
 
 def _store_like(
