@@ -30,16 +30,13 @@ imagery_retry_policy = RetryPolicy(
 IMAGERY_POOL = "landsat_imagery"
 
 
-def png_markdown(png: bytes, alt: str, legend: bytes | None = None) -> MetadataValue:
-    """An inline image for the UI (the PNG travels inside the event, not as a file), with an
-    optional legend image beside it."""
-    images = [(png, alt), *([(legend, "legend")] if legend else [])]
-    return MetadataValue.md(
-        " ".join(
-            f"![{label}](data:image/png;base64,{base64.b64encode(data).decode('ascii')})"
-            for data, label in images
-        )
-    )
+def png_markdown(png: bytes, alt: str) -> MetadataValue:
+    """An inline image for the UI: the PNG travels inside the event, so keep it small."""
+    return MetadataValue.md(image_markdown(png, alt))
+
+
+def image_markdown(png: bytes, alt: str) -> str:
+    return f"![{alt}](data:image/png;base64,{base64.b64encode(png).decode('ascii')})"
 
 
 STORAGE_METADATA = "storage"

@@ -4,6 +4,7 @@ from dagster import AssetExecutionContext, MetadataValue, asset
 
 from landsat_assets.assets.common import (
     STORAGE_METADATA,
+    image_markdown,
     per_scene,
     png_markdown,
     progress_logger,
@@ -41,7 +42,9 @@ def band_scale(bands: StoredRaster, role: str) -> tuple[float, float]:
     code_version="1",
     automation_condition=SCENE_FOLLOWS_UPSTREAM,
     io_manager_key="raster_io_manager",
-    description="Float32 NDVI from surface reflectance, NaN where cloudy, fill or out of range.",
+    description="Float32 NDVI from surface reflectance, NaN where cloudy, fill or out of range. "
+    "Each scene's preview shows NDVI on this scale, no value transparent:\n\n"
+    + image_markdown(ndvi_colour_bar(), "legend"),
 )
 def ndvi(
     context: AssetExecutionContext,
@@ -89,9 +92,7 @@ def ndvi(
                     for name in ("ndvi_mean", "ndvi_median", "ndvi_std", "ndvi_min", "ndvi_max")
                 },
                 "aoi_clear_fraction": MetadataValue.float(result.mask.clear_fraction),
-                "preview": png_markdown(
-                    ndvi_preview(str(staged)), f"NDVI {key}", ndvi_colour_bar()
-                ),
+                "preview": png_markdown(ndvi_preview(str(staged)), f"NDVI {key}"),
                 STORAGE_METADATA: storage_link(
                     product_uri(storage, RasterIOManager, context.asset_key, key)
                 ),

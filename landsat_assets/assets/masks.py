@@ -4,6 +4,7 @@ from dagster import AssetExecutionContext, MetadataValue, asset
 
 from landsat_assets.assets.common import (
     STORAGE_METADATA,
+    image_markdown,
     per_scene,
     png_markdown,
     progress_logger,
@@ -35,7 +36,9 @@ MASK_CODES = ", ".join(f"{int(c)} {c.name.lower()}" for c in MaskClass)
     code_version="1",
     automation_condition=SCENE_FOLLOWS_UPSTREAM,
     io_manager_key="raster_io_manager",
-    description=f"Cloud mask classes decoded from QA_PIXEL (uint8: {MASK_CODES}; 0 = nodata).",
+    description=f"Cloud mask classes decoded from QA_PIXEL (uint8: {MASK_CODES}; 0 = nodata). "
+    "Each scene's preview shows the classes in these colours, fill transparent:\n\n"
+    + image_markdown(mask_legend(), "legend"),
 )
 def cloud_mask(
     context: AssetExecutionContext,
@@ -73,9 +76,7 @@ def cloud_mask(
                 "valid_pixels": summary.counts.valid_pixels,
                 "class_counts": MetadataValue.json(summary.counts.as_dict()),
                 "clear_definition": ", ".join(sorted(c.name.lower() for c in usable)),
-                "preview": png_markdown(
-                    mask_preview(str(staged)), f"cloud mask {key}", mask_legend()
-                ),
+                "preview": png_markdown(mask_preview(str(staged)), f"cloud mask {key}"),
                 STORAGE_METADATA: storage_link(
                     product_uri(storage, RasterIOManager, context.asset_key, key)
                 ),

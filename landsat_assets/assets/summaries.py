@@ -12,6 +12,7 @@ from landsat_assets.io_managers.products import StoredRaster, TableIOManager, pr
 from landsat_assets.materializations import partitions_materialized_after
 from landsat_assets.resources.processing import SceneProcessing
 from landsat_assets.resources.storage import LandsatStorage
+from landsat_assets.science.preview import fewer_colours
 from landsat_assets.science.statistics import statistics_from_tags
 from landsat_assets.science.status import SceneStatus, decide_scene_status
 from landsat_assets.science.summary import (
@@ -83,6 +84,8 @@ def scene_ndvi_stats(
         )
     return rows
 
+
+PLOT_COLOURS = 64
 
 SUMMARY_CURSOR = "scene_stats_cursor"
 """`ndvi_summary` metadata: the newest `scene_ndvi_stats` event its table includes."""
@@ -181,4 +184,6 @@ def _stored_row(tables: TableIOManager, partition: str) -> pd.DataFrame | None:
 )
 def ndvi_timeseries_plot(ndvi_summary: pd.DataFrame) -> Output[bytes]:
     png = summary_plot(ndvi_summary)
-    return Output(png, metadata={"plot": png_markdown(png, "NDVI time series")})
+    # The stored plot keeps every colour; the copy inside the event is a palette PNG.
+    inline = fewer_colours(png, PLOT_COLOURS)
+    return Output(png, metadata={"plot": png_markdown(inline, "NDVI time series")})

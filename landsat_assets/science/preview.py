@@ -64,12 +64,10 @@ def _palette_png(indices: np.ndarray, palette: np.ndarray) -> bytes:
 LEGEND_COLOURS = 32
 
 
-def _fewer_colours(png: bytes) -> bytes:
-    """A legend drawn by matplotlib as a palette PNG of LEGEND_COLOURS colours: a third of
-    its size, and it goes into every scene's materialization event."""
-    image = Image.open(io.BytesIO(png)).quantize(
-        colors=LEGEND_COLOURS, method=Image.Quantize.FASTOCTREE
-    )
+def fewer_colours(png: bytes, colours: int = LEGEND_COLOURS) -> bytes:
+    """A figure drawn by matplotlib as a palette PNG of `colours` colours, a third of its
+    size or less: for copies that travel inside Dagster's events."""
+    image = Image.open(io.BytesIO(png)).quantize(colors=colours, method=Image.Quantize.FASTOCTREE)
     buffer = io.BytesIO()
     image.save(buffer, format="PNG", optimize=True)
     return buffer.getvalue()
@@ -115,7 +113,7 @@ def mask_legend() -> bytes:
         if c is not MaskClass.FILL
     ]
     axes.legend(handles=handles, loc="center", fontsize=8, frameon=False)
-    return _fewer_colours(_png(figure))
+    return fewer_colours(_png(figure))
 
 
 @functools.cache
@@ -125,7 +123,7 @@ def ndvi_colour_bar() -> bytes:
     figure.colorbar(
         ScalarMappable(norm=Normalize(-1, 1), cmap=NDVI_COLOUR_MAP), cax=axes, label="NDVI"
     )
-    return _fewer_colours(_png(figure))
+    return fewer_colours(_png(figure))
 
 
 def timeseries_plot(
