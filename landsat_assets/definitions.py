@@ -51,7 +51,7 @@ def build_resources(config: Settings | Mapping[str, str] = os.environ) -> dict[s
     s3_settings = {field: EnvVar(name) for field, name in AWS_VARIABLES.items() if env.get(name)}
     storage = LandsatStorage(location=settings.storage, s3=S3Resource(**s3_settings))
     return {
-        "catalog": LandsatCatalog.from_settings(settings),
+        "catalog": LandsatCatalog.from_settings(settings, env if env is os.environ else None),
         "imagery": ImagerySource(),
         "processing": SceneProcessing.from_settings(settings),
         "storage": storage,

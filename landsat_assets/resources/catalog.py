@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
-from dagster import ConfigurableResource
+from dagster import ConfigurableResource, EnvVar
 from pydantic import Field
 
 from landsat_assets.errors import SceneNotFoundError
@@ -50,9 +50,17 @@ class LandsatCatalog(ConfigurableResource):
     )
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> LandsatCatalog:
+    def from_settings(
+        cls, settings: Settings, env: Mapping[str, str] | None = None
+    ) -> LandsatCatalog:
+        """The catalog of `settings`. A catalog URL that carries a secret (a query string,
+        user-info) and came from `env` is handed to Dagster as the `EnvVar` it came from, so
+        the UI's resource view shows the variable's name, never the token. `env` must be
+        the process environment, where Dagster and `source` read the variable."""
+        url = settings.stac_url
+        secret = env is not None and env.get("LANDSAT_STAC_URL") == url and redact(url) != url
         return cls(
-            stac_url=settings.stac_url,
+            stac_url=EnvVar("LANDSAT_STAC_URL") if secret else url,
             collection=settings.collection,
             aoi=settings.aoi,
             start_date=settings.start_date.isoformat() if settings.start_date else None,
@@ -92,9 +100,12 @@ class LandsatCatalog(ConfigurableResource):
         return redact(self.source())
 
     def source(self) -> str:
-        if "://" in self.stac_url:
-            return self.stac_url
-        return str(Path(self.stac_url).expanduser().resolve())
+        url = self.stac_url
+        if isinstance(url, EnvVar):  # used outside a run (the main job, the CLI)
+            url = url.get_value() or ""
+        if "://" in url:
+            return url
+        return str(Path(url).expanduser().resolve())
 
     def search(
         self, *, on_bad_item: BadItemHandler | None = None, **overrides: Any

@@ -3,6 +3,7 @@ records, stored products or console output; the local UI binds to loopback only.
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -102,3 +103,21 @@ def test_a_token_in_the_stac_or_aoi_url_is_never_written(tiny_stac_api: str, tmp
         assert TOKEN.encode() not in path.read_bytes(), path
     for output in written:
         assert TOKEN not in output
+
+
+def test_the_ui_shows_the_variable_holding_a_catalog_token(monkeypatch) -> None:
+    """The resource configuration the UI lists is the catalog resource's config default: a
+    catalog URL with a token is given there as the variable it came from, not its value."""
+    url = f"https://stac.example.test/v1?token={TOKEN}"
+    monkeypatch.setenv("LANDSAT_STAC_URL", url)
+    catalog = build_definitions(os.environ).resources["catalog"]
+    shown = catalog.get_resource_definition().config_schema.default_value_as_json_str
+    assert TOKEN not in shown and "LANDSAT_STAC_URL" in shown
+    assert catalog.source() == url
+    plain = build_definitions({"LANDSAT_STAC_URL": "https://stac.example.test/v1"})
+    assert (
+        "stac.example.test"
+        in plain.resources["catalog"]
+        .get_resource_definition()
+        .config_schema.default_value_as_json_str
+    )
