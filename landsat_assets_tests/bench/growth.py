@@ -120,10 +120,12 @@ def one_more(catalog: Path, templates: list[dict[str, Any]], day: int) -> None:
     add_item(catalog, fresh["id"], fresh)
 
 
-def timed_cli_run(env: dict[str, str]) -> float:
+def timed_cli_run(env: dict[str, str], profile: Path | None = None) -> float:
+    """Seconds `landsat-assets run` takes; under cProfile, writing `profile`, when given."""
+    profiling = [sys.executable, "-m", "cProfile", "-o", str(profile)] if profile else []
     started = time.perf_counter()
     subprocess.run(
-        [str(Path(sys.executable).parent / "landsat-assets"), "run"],
+        [*profiling, str(Path(sys.executable).parent / "landsat-assets"), "run"],
         env=env,
         check=True,
         stdout=subprocess.DEVNULL,
@@ -131,17 +133,18 @@ def timed_cli_run(env: dict[str, str]) -> float:
     return time.perf_counter() - started
 
 
-def measure(folder: Path, scenes: int, instance: str) -> Growth:
+def measure(folder: Path, scenes: int, instance: str, profiles: Path | None = None) -> Growth:
     """The figures of a deployment of `scenes` scenes on a "sqlite" instance (the default
     dagster.yaml) or a "postgres" one (deploy/dagster.postgres.yaml, a cluster of its own)."""
     if instance == "postgres":
         with postgres_cluster(folder) as url:
             os.environ["DAGSTER_PG_URL"] = dagster_pg_url(url)
-            return _measure(dagster_home(folder / "home", POSTGRES_INSTANCE), folder, scenes)
-    return _measure(dagster_home(folder / "home"), folder, scenes)
+            home = dagster_home(folder / "home", POSTGRES_INSTANCE)
+            return _measure(home, folder, scenes, profiles)
+    return _measure(dagster_home(folder / "home"), folder, scenes, profiles)
 
 
-def _measure(home: Path, folder: Path, scenes: int) -> Growth:
+def _measure(home: Path, folder: Path, scenes: int, profiles: Path | None) -> Growth:
     template_catalog = _template_catalog(folder / "templates")
     catalog, templates = catalog_of(template_catalog, folder / "catalog", scenes - 2)
     settings = {"LANDSAT_STAC_URL": str(catalog), "LANDSAT_STORAGE": str(folder / "storage")}
@@ -160,6 +163,9 @@ def _measure(home: Path, folder: Path, scenes: int) -> Growth:
             record_as_processed(instance, defs, template, lookalikes)
         run_pipeline(instance, defs, scenes_per_run=BATCH, echo=lambda _line: None)
     no_op = timed_cli_run(env)
+    if profiles:
+        profiles.mkdir(parents=True, exist_ok=True)
+        timed_cli_run(env, profiles / f"no-op-{scenes}.prof")
     one_more(catalog, templates, 0)
     one_new = timed_cli_run(env)
     for day in range(1, BATCH + 1):
@@ -245,13 +251,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
     parser.add_argument("--instance", choices=("sqlite", "postgres"), default="sqlite")
+    parser.add_argument(
+        "--profiles", type=Path, help="also profile each no-op run into this folder (cProfile)"
+    )
     args = parser.parse_args(argv)
     print(f"instance: {args.instance}")
     rows = []
     for scenes in args.sizes:
         with tempfile.TemporaryDirectory() as scratch:
             started = time.perf_counter()
-            rows.append(measure(Path(scratch), scenes, args.instance))
+            rows.append(measure(Path(scratch), scenes, args.instance, args.profiles))
             print(
                 f"  {scenes:,} scenes measured in {time.perf_counter() - started:.0f} s", flush=True
             )
