@@ -30,6 +30,8 @@ from landsat_assets.partitions import landsat_scenes, register_scenes
 from landsat_assets.stac.scene import SceneRecord
 
 MAX_FAILURES_SHOWN = 10
+SUMMARY_ROWS_SHOWN = 50
+"""A run prints the summary's latest rows; `landsat-assets summary` prints them all."""
 
 FoundRecords = Mapping[str, SceneRecord]
 """The search's records by scene key."""
@@ -226,7 +228,12 @@ def format_report(report: RunReport, storage_uri: str) -> str:
     lines.append(f"  up to date, skipped  {len(report.up_to_date)}")
     if table is not None and len(table):
         lines.append("")
-        lines.append(format_summary_table(table))
+        if len(table) > SUMMARY_ROWS_SHOWN:
+            lines.append(
+                f"latest {SUMMARY_ROWS_SHOWN} of {len(table)} scenes "
+                "(every scene: landsat-assets summary)"
+            )
+        lines.append(format_summary_table(table.tail(SUMMARY_ROWS_SHOWN)))
     for problem in report.bad_items[:MAX_FAILURES_SHOWN]:
         lines.append(f"SKIPPED {problem}")
     failures = sorted(report.failures.items())

@@ -10,7 +10,9 @@ from dagster import DagsterInstance
 from landsat_assets.assets.scenes import landsat_scene
 from landsat_assets.definitions import build_definitions
 from landsat_assets.materializations import latest_materializations
-from landsat_assets.runner import run_pipeline
+from landsat_assets.runner import SUMMARY_ROWS_SHOWN, RunReport, format_report, run_pipeline
+from landsat_assets.science.summary import summarize
+from landsat_assets_tests.support.items import processed_row
 from landsat_assets_tests.support.stac_api import catalog_item_dicts, serving_stac_api
 
 
@@ -34,3 +36,12 @@ def test_the_main_job_searches_the_catalog_once(
     assert api.pages_served.count(0) == 1, f"pages served: {api.pages_served}"
     recorded = latest_materializations(instance, landsat_scene.key, keys)
     assert sorted(recorded) == sorted(keys)
+
+
+def test_a_run_prints_the_latest_rows_of_a_long_summary() -> None:
+    rows = [processed_row(day) for day in range(SUMMARY_ROWS_SHOWN + 10)]
+    report = RunReport(found=[], new_partitions=[], up_to_date=[], summary=summarize(rows))
+    printed = format_report(report, "/data")
+    shown = [key for key in report.summary["scene_id"] if key in printed]
+    assert shown == list(report.summary["scene_id"].tail(SUMMARY_ROWS_SHOWN))
+    assert f"latest {SUMMARY_ROWS_SHOWN} of {SUMMARY_ROWS_SHOWN + 10} scenes" in printed

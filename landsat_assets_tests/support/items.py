@@ -1,4 +1,5 @@
-"""Hand-made STAC items, for tests that need an item dict without a catalog behind it.
+"""Hand-made STAC items, for tests that need an item dict without a catalog behind it, and
+the summary row of a scene made from one.
 
 One factory, so that every hand-made item has the same shape: Earth Search's, cut down to
 what normalization and search read. A test names only what it is about, by keyword; a test
@@ -8,7 +9,14 @@ that breaks an item on purpose takes one from here and then edits the dict.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
 from typing import Any
+
+import pandas as pd
+
+from landsat_assets.science.status import SceneStatus
+from landsat_assets.science.summary import stats_row
+from landsat_assets.stac.normalize import normalize_item
 
 ITEM_ID = "LC08_L2SP_033032_20231008_02_T1"
 COLLECTION = "landsat-c2-l2"
@@ -68,3 +76,27 @@ def stac_item(
             for band, href in band_hrefs.items()
         },
     }
+
+
+def processed_row(day: int, mean: float = 0.5) -> pd.DataFrame:
+    """A processed scene's row, acquired `day` days into 2023, of mean NDVI `mean`."""
+    moment = datetime(2023, 1, 1, 17, 30, tzinfo=UTC) + timedelta(days=day)
+    item = stac_item(
+        f"LC08_L2SP_033032_{moment:%Y%m%d}_02_T1",
+        datetime=moment.isoformat().replace("+00:00", "Z"),
+    )
+    record = normalize_item(item)
+    return stats_row(
+        record,
+        status=SceneStatus.PROCESSED,
+        clear_fraction=1.0,
+        cloud_fraction=0.0,
+        statistics={
+            "valid_pixel_count": 10,
+            "ndvi_mean": mean,
+            "ndvi_median": mean,
+            "ndvi_std": 0.0,
+            "ndvi_min": mean,
+            "ndvi_max": mean,
+        },
+    )
