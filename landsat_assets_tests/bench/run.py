@@ -48,7 +48,7 @@ from landsat_assets.stac.scene import (
     VALID_SR_DN_MAX,
     VALID_SR_DN_MIN,
 )
-from landsat_assets_tests.bench import verdict
+from landsat_assets_tests.bench import growth, verdict
 from landsat_assets_tests.bench.backfill import (
     demo_catalog,
     measure_backfill_overhead,
@@ -500,6 +500,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="skip the 10,000-item sensor tick and the 10,000-partition status query",
     )
+    parser.add_argument(
+        "--skip-growth",
+        action="store_true",
+        help="skip the growth table (deployments of 100, 1,000 and 10,000 scenes; ~15 min)",
+    )
     args = parser.parse_args(argv)
     # The per-scene assets' backfill policy is a beta parameter; its warning, printed each
     # time the definitions are built, would bury the figures.
@@ -526,6 +531,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             tick = measure_tick_in_own_process(demo_catalog(OUT_DIR), Path(scratch) / "storage")
             status = measure_partition_status(Path(scratch) / "home", Path(scratch))
         correct &= report_sensor_scale(tick, status)
+    if not args.skip_growth:
+        correct &= growth.main(["--instance", "postgres"]) == 0
     print(f"load average after the runs: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     return 0 if correct else 1
 
