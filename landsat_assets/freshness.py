@@ -18,18 +18,16 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from dagster import AssetKey, AssetMaterialization, DagsterInstance, Definitions, EventLogRecord
+from dagster import AssetKey, DagsterInstance, Definitions, EventLogRecord
 from dagster._core.definitions.data_version import (
-    CODE_VERSION_TAG,
     extract_data_version_from_entry,
-    get_input_event_pointer_tag,
 )
 
 from landsat_assets.assets.common import STORAGE_METADATA
 from landsat_assets.assets.scenes import VERSION_METADATA
 from landsat_assets.io_managers.products import ProductIOManager
 from landsat_assets.jobs import SCENE_ASSETS
-from landsat_assets.materializations import latest_materializations
+from landsat_assets.materializations import ProductFacts, latest_product_facts
 from landsat_assets.provenance import changed_settings
 from landsat_assets.stac.scene import SceneRecord
 from landsat_assets.stores import ProductStore
@@ -68,7 +66,7 @@ def scene_freshness(
     graph = defs.resolve_asset_graph()
     store = defs.resources["storage"].store()
     asset_keys = [asset.key for asset in SCENE_ASSETS]
-    latest = {key: latest_materializations(instance, key, keys) for key in asset_keys}
+    latest = {key: latest_product_facts(instance, key, keys) for key in asset_keys}
     managers = {key: type(defs.resources[graph.get(key).io_manager_key]) for key in asset_keys}
     inputs = {key: sorted(graph.get(key).parent_keys) for key in asset_keys}
     present = {
@@ -82,21 +80,20 @@ def scene_freshness(
             stale[scene] = [NEW_SCENE]
             continue
         reasons: list[str] = []
-        version = scene_record.asset_materialization.metadata.get(VERSION_METADATA)
-        if version is None or version.value != record.version:
+        if scene_record.metadata.get(VERSION_METADATA) != record.version:
             reasons.append(REPROCESSED)
         for asset_key in asset_keys:
-            found = latest[asset_key].get(scene)
-            if found is None:
+            facts = latest[asset_key].get(scene)
+            if facts is None:
                 reasons.append(INCOMPLETE)
                 continue
-            event = found.asset_materialization
             current = graph.get(asset_key).code_version or ""
-            recorded = (event.tags or {}).get(CODE_VERSION_TAG)
-            reasons.extend(f"{name} changed" for name in changed_settings(recorded, current))
+            reasons.extend(
+                f"{name} changed" for name in changed_settings(facts.code_version, current)
+            )
             reasons.extend(
                 _storage_problems(
-                    event, store, present[asset_key], managers[asset_key], asset_key, scene
+                    facts, store, present[asset_key], managers[asset_key], asset_key, scene
                 )
             )
         if not reasons and any(
@@ -111,8 +108,8 @@ def scene_freshness(
 
 def _input_changed(
     instance: DagsterInstance,
-    made: EventLogRecord,
-    latest: dict[AssetKey, dict[str, EventLogRecord]],
+    made: ProductFacts,
+    latest: dict[AssetKey, dict[str, ProductFacts]],
     inputs: Sequence[AssetKey],
     scene: str,
 ) -> bool:
@@ -121,9 +118,8 @@ def _input_changed(
     records, per input, the last event it could have read; an input materialized again
     after that changed only if its data version differs from the one before, which takes
     one query for that input alone (rare: a no-op run makes none)."""
-    tags = made.asset_materialization.tags or {}
     for input_key in inputs:
-        pointer = tags.get(get_input_event_pointer_tag(input_key), "")
+        pointer = made.input_pointers.get(input_key.to_user_string(), "")
         upstream = latest[input_key].get(scene)
         if upstream is None or not pointer.isdigit():
             return True
@@ -132,7 +128,7 @@ def _input_changed(
         consumed = instance.get_latest_data_version_record(
             input_key, False, scene, before_cursor=int(pointer) + 1
         )
-        if consumed is None or _data_version(consumed) != _data_version(upstream):
+        if consumed is None or _data_version(consumed) != upstream.data_version:
             return True
     return False
 
@@ -143,7 +139,7 @@ def _data_version(record: EventLogRecord) -> str | None:
 
 
 def _storage_problems(
-    event: AssetMaterialization,
+    facts: ProductFacts,
     store: ProductStore,
     present: frozenset[str],
     manager: type[ProductIOManager],
@@ -153,10 +149,10 @@ def _storage_problems(
     """MOVED when the product was written somewhere the current storage is not, MISSING when
     it was written here but is gone; nothing when no product was written (a filtered scene's
     NDVI) or it is in place."""
-    link = event.metadata.get(STORAGE_METADATA)
+    link = facts.metadata.get(STORAGE_METADATA)
     if link is None:
         return []
     key = manager.key_for(asset_key, scene)
-    if str(link.value) != store.uri(key):
+    if link != store.uri(key):
         return [MOVED]
     return [] if key in present else [MISSING]

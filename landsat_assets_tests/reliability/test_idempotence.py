@@ -177,8 +177,9 @@ def test_the_up_to_date_decision_makes_the_same_queries_for_any_number_of_scenes
     tiny_catalog: Path, tmp_path: Path, instance: DagsterInstance
 ) -> None:
     """The decision reads the instance in bulk: with 120 more scenes registered and
-    materialized it makes exactly as many database queries as for the first few."""
-    _env, defs, report = processed(tiny_catalog, tmp_path, instance)
+    materialized it makes exactly as many database queries as for the first few, and events
+    it has read before are not read again."""
+    env, defs, report = processed(tiny_catalog, tmp_path, instance)
     few = report.found
 
     statements: list[str] = []
@@ -194,4 +195,14 @@ def test_the_up_to_date_decision_makes_the_same_queries_for_any_number_of_scenes
     record_as_processed(instance, defs, few[0], more)
     assert queries([*few, *more]) == baseline
     assert scene_freshness(instance, defs, [*few, *more]).stale == {}
+    # Nothing new since: the events already read are not read again (one id query each).
+    assert queries([*few, *more]) <= 2 * len(SCENE_ASSETS)
+    # A damaged memo of them is only slower: the events are read again, the answer is the same.
+    for memo in Path(instance.root_directory, "landsat-assets").rglob("*.json"):
+        memo.write_text("{not json")
+    assert queries([*few, *more]) == baseline
+    victim = few[1]
+    (Path(env["LANDSAT_STORAGE"]) / "ndvi" / f"{victim.scene_key}.tif").unlink(missing_ok=True)
+    (Path(env["LANDSAT_STORAGE"]) / "cloud_mask" / f"{victim.scene_key}.tif").unlink()
+    assert list(scene_freshness(instance, defs, [*few, *more]).stale) == [victim.scene_key]
     assert baseline <= 4 * len(SCENE_ASSETS), "\n".join(q.split("\n")[0][:90] for q in statements)
