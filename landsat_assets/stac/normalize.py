@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, time
 from pathlib import Path
 from typing import Any
@@ -66,6 +66,9 @@ class HrefPolicy:
     """... or under one of these (LANDSAT_LOCAL_ROOTS)."""
     local_files: bool = True
     """Whether local paths and file:// URLs are accepted at all."""
+    _folders: dict[Path, Path] = field(default_factory=dict, compare=False, repr=False)
+    """Folders resolved by this policy (one search): a catalog's thousands of band files lie
+    in a few folders, and resolving each file's whole path took most of a search's time."""
 
     @classmethod
     def for_catalog(cls, source: str, extra_roots: Sequence[Path] = ()) -> HrefPolicy:
@@ -97,7 +100,7 @@ class HrefPolicy:
                 "catalog"
             )
         if self.local_root is not None:
-            path = Path(unquote(parsed.path) if scheme == "file" else href).resolve()
+            path = self._resolved(Path(unquote(parsed.path) if scheme == "file" else href))
             roots = (self.local_root, *self.extra_roots)
             if not any(path.is_relative_to(root) for root in roots):
                 extra = ", ".join(str(root) for root in self.extra_roots)
@@ -108,6 +111,17 @@ class HrefPolicy:
                     + "; add its folder to LANDSAT_LOCAL_ROOTS to read it"
                 )
         return href
+
+
+    def _resolved(self, path: Path) -> Path:
+        """`path.resolve()`, its folder resolved once per policy; a file that is itself a
+        symbolic link, a relative path or one ending in `..` is resolved in full."""
+        if not path.is_absolute() or path.name in ("", ".", "..") or path.is_symlink():
+            return path.resolve()
+        folder = self._folders.get(path.parent)
+        if folder is None:
+            folder = self._folders[path.parent] = path.parent.resolve()
+        return folder / path.name
 
 
 TRUSTED_FILE = HrefPolicy()

@@ -178,6 +178,27 @@ def test_local_catalog_reads_only_its_own_folder(tmp_path: Path) -> None:
         normalize_item(alternate, hrefs=policy)
 
 
+def test_links_inside_the_catalog_folder_are_followed_to_where_they_point(
+    tmp_path: Path,
+) -> None:
+    """A band file, or a folder, that is a symbolic link out of the catalog's folder is
+    outside it, however many band files of the same folder were checked before."""
+    catalog = tmp_path / "catalog"
+    (catalog / "scene").mkdir(parents=True)
+    (catalog / "catalog.json").write_text("{}")
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (outside / "secret.TIF").write_bytes(b"secret")
+    (catalog / "scene" / "B4.TIF").symlink_to(outside / "secret.TIF")
+    (catalog / "linked").symlink_to(outside)
+    policy = HrefPolicy.for_catalog(str(catalog / "catalog.json"))
+    fine = str(catalog / "scene" / "B5.TIF")
+    assert normalize_item(api_item(red=fine), hrefs=policy).bands["red"].href == fine
+    for hostile in (catalog / "scene" / "B4.TIF", catalog / "linked" / "secret.TIF"):
+        with pytest.raises(ItemError, match="outside the catalog's folder"):
+            normalize_item(api_item(red=str(hostile)), hrefs=policy)
+
+
 def test_local_catalog_item_pointing_outside_is_refused_by_search(
     tiny_catalog: Path, tmp_path: Path
 ) -> None:
