@@ -112,7 +112,6 @@ class HrefPolicy:
                 )
         return href
 
-
     def _resolved(self, path: Path) -> Path:
         """`path.resolve()`, its folder resolved once per policy; a file that is itself a
         symbolic link, a relative path or one ending in `..` is resolved in full."""
