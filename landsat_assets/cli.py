@@ -291,8 +291,10 @@ def with_negative_values_attached(argv: Sequence[str]) -> list[str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    # BackfillPolicy is a beta parameter in Dagster 1.13; users cannot act on that warning.
-    warnings.filterwarnings("ignore", message=r"Parameter `backfill_policy`")
+    # BackfillPolicy and Output's data_version are beta parameters in Dagster 1.13; users
+    # cannot act on those warnings.
+    for beta in ("backfill_policy", "data_version"):
+        warnings.filterwarnings("ignore", message=rf"Parameter `{beta}`")
     arguments = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(with_negative_values_attached(arguments))
     try:
