@@ -69,6 +69,7 @@ def scene_freshness(
     latest = {key: latest_product_facts(instance, key, keys) for key in asset_keys}
     managers = {key: type(defs.resources[graph.get(key).io_manager_key]) for key in asset_keys}
     inputs = {key: sorted(graph.get(key).parent_keys) for key in asset_keys}
+    code_versions = {key: graph.get(key).code_version or "" for key in asset_keys}
     present = {
         key: frozenset(store.keys_under(managers[key].folder_for(key))) for key in asset_keys
     }
@@ -87,9 +88,9 @@ def scene_freshness(
             if facts is None:
                 reasons.append(INCOMPLETE)
                 continue
-            current = graph.get(asset_key).code_version or ""
             reasons.extend(
-                f"{name} changed" for name in changed_settings(facts.code_version, current)
+                f"{name} changed"
+                for name in changed_settings(facts.code_version, code_versions[asset_key])
             )
             reasons.extend(
                 _storage_problems(

@@ -1,7 +1,8 @@
-"""What the instance records about each scene's products, read in bulk: the latest
-materialization of an asset for many partitions at once, the provenance facts the up-to-date
-rule reads from them, and the USGS processing version of each scene that `landsat_scene`
-recorded. The scene sensor and the main job both read them here.
+"""What the instance records about each scene's products, read in bulk: the provenance facts
+the up-to-date rule reads from the latest materialization of an asset for many partitions at
+once, the USGS processing version of each scene that `landsat_scene` recorded, and the
+partitions materialized since a given event. The scene sensor, the main job and the summary
+read them here.
 
 Deserializing Dagster's event records is the expensive part of reading them (about a
 millisecond each: 50 s for five products of 10,000 scenes). Events never change once
@@ -17,8 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -37,42 +37,19 @@ from dagster._core.definitions.data_version import (
 
 from landsat_assets.assets.common import STORAGE_METADATA
 from landsat_assets.assets.scenes import VERSION_METADATA, landsat_scene
+from landsat_assets.science.cog import atomic_path
 
 LOOKUP_BATCH = 500
 """Storage ids per query: well inside SQLite's limit on bound variables."""
 
-
-def latest_materializations(
-    instance: DagsterInstance, asset_key: AssetKey, keys: Iterable[str]
-) -> dict[str, EventLogRecord]:
-    """The record of the latest materialization of `asset_key` (its storage id and event) for
-    each of the partition `keys` that has one: one query for the storage ids, then one per
-    `LOOKUP_BATCH` of them."""
-    latest = instance.get_latest_storage_id_by_partition(
-        asset_key, DagsterEventType.ASSET_MATERIALIZATION, partitions=set(keys)
-    )
-    return dict(materializations_by_id(instance, asset_key, latest.values()))
-
-
-def materializations_by_id(
-    instance: DagsterInstance, asset_key: AssetKey, storage_ids: Iterable[int]
-) -> Iterator[tuple[str, EventLogRecord]]:
-    """(partition, record) of the materializations of `asset_key` with these storage ids:
-    one query per `LOOKUP_BATCH` of them."""
-    wanted = sorted(storage_ids)
-    for first in range(0, len(wanted), LOOKUP_BATCH):
-        batch = wanted[first : first + LOOKUP_BATCH]
-        result = instance.fetch_materializations(
-            AssetRecordsFilter(asset_key=asset_key, storage_ids=batch), limit=len(batch)
-        )
-        for record in result.records:
-            event = record.asset_materialization
-            if event is not None and event.partition:
-                yield event.partition, record
-
+PROVENANCE_METADATA = (STORAGE_METADATA, VERSION_METADATA)
+"""The metadata entries `ProductFacts` keeps: where the product was written, and (for
+`landsat_scene`) the scene's USGS processing version."""
 
 MEMO_FORMAT = 1
 """Bumped when `ProductFacts` changes, so older memo files are rebuilt, not misread."""
+
+_MEMO_STAMP = {"format": MEMO_FORMAT, "metadata": list(PROVENANCE_METADATA)}
 
 
 @dataclass(frozen=True)
@@ -85,10 +62,10 @@ class ProductFacts:
     input_pointers: dict[str, str] = field(default_factory=dict)
     """Per input asset (user string): the last event of it the product could have read."""
     metadata: dict[str, str] = field(default_factory=dict)
-    """The text of the metadata entries asked for (e.g. the storage link, the USGS version)."""
+    """The text of its `PROVENANCE_METADATA` entries."""
 
     @classmethod
-    def of(cls, record: EventLogRecord, metadata_keys: Iterable[str]) -> ProductFacts:
+    def of(cls, record: EventLogRecord) -> ProductFacts:
         event = record.asset_materialization
         assert event is not None, f"event {record.storage_id} is not a materialization"
         tags = event.tags or {}
@@ -102,15 +79,10 @@ class ProductFacts:
             },
             metadata={
                 key: str(event.metadata[key].value)
-                for key in metadata_keys
+                for key in PROVENANCE_METADATA
                 if key in event.metadata
             },
         )
-
-
-PROVENANCE_METADATA = (STORAGE_METADATA, VERSION_METADATA)
-"""The metadata entries `ProductFacts` keeps: where the product was written, and (for
-`landsat_scene`) the scene's USGS processing version."""
 
 
 def latest_product_facts(
@@ -125,9 +97,16 @@ def latest_product_facts(
     memo = _Memo.load(instance, asset_key)
     if latest and max(latest.values()) < memo.high_water():
         memo.facts.clear()  # fewer events than the memo has seen: another or a reset event log
-    unread = [sid for key, sid in latest.items() if memo.get(key, sid) is None]
-    for partition, record in materializations_by_id(instance, asset_key, unread):
-        memo.put(partition, ProductFacts.of(record, PROVENANCE_METADATA))
+    unread = sorted(sid for key, sid in latest.items() if memo.get(key, sid) is None)
+    for first in range(0, len(unread), LOOKUP_BATCH):
+        batch = unread[first : first + LOOKUP_BATCH]
+        result = instance.fetch_materializations(
+            AssetRecordsFilter(asset_key=asset_key, storage_ids=batch), limit=len(batch)
+        )
+        for record in result.records:
+            event = record.asset_materialization
+            if event is not None and event.partition:
+                memo.facts[event.partition] = ProductFacts.of(record)
     if unread:
         memo.save()
     return {key: facts for key, sid in latest.items() if (facts := memo.get(key, sid))}
@@ -136,29 +115,25 @@ def latest_product_facts(
 @dataclass
 class _Memo:
     path: Path | None
-    stamp: dict[str, object]
+    """None when the instance keeps no local files (nothing is remembered)."""
     facts: dict[str, ProductFacts]
+    """By partition key."""
 
     @classmethod
     def load(cls, instance: DagsterInstance, asset_key: AssetKey) -> _Memo:
-        stamp: dict[str, object] = {"format": MEMO_FORMAT, "metadata": list(PROVENANCE_METADATA)}
         root = instance.root_directory
         if not root:
-            return cls(None, stamp, {})
-        path = (
-            Path(root)
-            / "landsat-assets"
-            / "provenance"
-            / f"{asset_key.to_python_identifier()}.json"
-        )
+            return cls(None, {})
+        name = f"{asset_key.to_python_identifier()}.json"
+        path = Path(root) / "landsat-assets" / "provenance" / name
         try:
             stored = json.loads(path.read_text())
-            if stored.get("stamp") != stamp:
-                return cls(path, stamp, {})
+            if stored.get("stamp") != _MEMO_STAMP:
+                return cls(path, {})
             facts = {key: ProductFacts(**value) for key, value in stored["facts"].items()}
         except (OSError, ValueError, TypeError, KeyError, AttributeError):
-            return cls(path, stamp, {})
-        return cls(path, stamp, facts)
+            return cls(path, {})
+        return cls(path, facts)
 
     def high_water(self) -> int:
         return max((facts.storage_id for facts in self.facts.values()), default=0)
@@ -167,22 +142,13 @@ class _Memo:
         facts = self.facts.get(key)
         return facts if facts is not None and facts.storage_id == storage_id else None
 
-    def put(self, key: str, facts: ProductFacts) -> None:
-        self.facts[key] = facts
-
     def save(self) -> None:
         """Replace the file in one step; a memo that cannot be written is only a slower run."""
         if self.path is None:
             return
-        payload = {"stamp": self.stamp, "facts": {k: asdict(v) for k, v in self.facts.items()}}
-        temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}.partial")
-        with contextlib.suppress(OSError):
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                temporary.write_text(json.dumps(payload))
-                os.replace(temporary, self.path)
-            finally:
-                temporary.unlink(missing_ok=True)
+        payload = {"stamp": _MEMO_STAMP, "facts": {k: asdict(v) for k, v in self.facts.items()}}
+        with contextlib.suppress(OSError), atomic_path(self.path) as temporary:
+            temporary.write_text(json.dumps(payload))
 
 
 def materialized_versions(instance: DagsterInstance, keys: Iterable[str]) -> dict[str, str]:

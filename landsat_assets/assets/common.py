@@ -8,6 +8,7 @@ from pathlib import Path
 
 from dagster import (
     AssetExecutionContext,
+    AssetKey,
     Backoff,
     Failure,
     Jitter,
@@ -16,7 +17,9 @@ from dagster import (
 )
 
 from landsat_assets.errors import InputError, StorageError
+from landsat_assets.io_managers.products import ProductIOManager, product_uri
 from landsat_assets.partitions import landsat_scenes
+from landsat_assets.resources.storage import LandsatStorage
 
 per_scene = {"partitions_def": landsat_scenes}
 """Per-scene assets are partitioned by scene. Their backfill policy (LANDSAT_SCENES_PER_RUN
@@ -42,6 +45,17 @@ def image_markdown(png: bytes, alt: str) -> str:
 STORAGE_METADATA = "storage"
 """Materialization metadata linking the product written (absent: no product was written):
 freshness.py compares it with where the current storage keeps the product."""
+
+
+def stored_at(
+    storage: LandsatStorage,
+    manager: type[ProductIOManager],
+    asset_key: AssetKey,
+    partition: str | None = None,
+) -> dict[str, MetadataValue]:
+    """The metadata entry linking the product of `asset_key` (one partition of it) where
+    `manager` lays it out in `storage`: what freshness.py compares with the storage of today."""
+    return {STORAGE_METADATA: storage_link(product_uri(storage, manager, asset_key, partition))}
 
 
 def storage_link(uri: str) -> MetadataValue:

@@ -3,12 +3,11 @@
 from dagster import AssetExecutionContext, MetadataValue, asset
 
 from landsat_assets.assets.common import (
-    STORAGE_METADATA,
     image_markdown,
     per_scene,
     png_markdown,
     progress_logger,
-    storage_link,
+    stored_at,
 )
 from landsat_assets.assets.masks import stored_mask_summary
 from landsat_assets.automation import SCENE_FOLLOWS_UPSTREAM
@@ -16,7 +15,6 @@ from landsat_assets.io_managers.products import (
     RasterIOManager,
     StagedFile,
     StoredRaster,
-    product_uri,
 )
 from landsat_assets.resources.processing import SceneProcessing
 from landsat_assets.resources.storage import LandsatStorage
@@ -93,9 +91,7 @@ def ndvi(
                 },
                 "aoi_clear_fraction": MetadataValue.float(result.mask.clear_fraction),
                 "preview": png_markdown(ndvi_preview(str(staged)), f"NDVI {key}"),
-                STORAGE_METADATA: storage_link(
-                    product_uri(storage, RasterIOManager, context.asset_key, key)
-                ),
+                **stored_at(storage, RasterIOManager, context.asset_key, key),
             },
             partition_key=key,
         )

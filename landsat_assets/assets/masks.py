@@ -3,19 +3,17 @@
 from dagster import AssetExecutionContext, MetadataValue, asset
 
 from landsat_assets.assets.common import (
-    STORAGE_METADATA,
     image_markdown,
     per_scene,
     png_markdown,
     progress_logger,
-    storage_link,
+    stored_at,
 )
 from landsat_assets.automation import SCENE_FOLLOWS_UPSTREAM
 from landsat_assets.io_managers.products import (
     RasterIOManager,
     StagedFile,
     StoredRaster,
-    product_uri,
 )
 from landsat_assets.resources.processing import SceneProcessing
 from landsat_assets.resources.storage import LandsatStorage
@@ -77,9 +75,7 @@ def cloud_mask(
                 "class_counts": MetadataValue.json(summary.counts.as_dict()),
                 "clear_definition": ", ".join(sorted(c.name.lower() for c in usable)),
                 "preview": png_markdown(mask_preview(str(staged)), f"cloud mask {key}"),
-                STORAGE_METADATA: storage_link(
-                    product_uri(storage, RasterIOManager, context.asset_key, key)
-                ),
+                **stored_at(storage, RasterIOManager, context.asset_key, key),
             },
             partition_key=key,
         )

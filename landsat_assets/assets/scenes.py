@@ -16,19 +16,17 @@ from pydantic import Field
 
 from landsat_assets.assets.common import (
     IMAGERY_POOL,
-    STORAGE_METADATA,
     imagery_retry_policy,
     per_scene,
     permanent_scene_errors,
     progress_logger,
-    storage_link,
+    stored_at,
 )
 from landsat_assets.automation import SCENE_FOLLOWS_UPSTREAM
 from landsat_assets.io_managers.products import (
     RasterIOManager,
     SceneRecordIOManager,
     StagedFile,
-    product_uri,
 )
 from landsat_assets.resources.catalog import LandsatCatalog
 from landsat_assets.resources.imagery import ImagerySource
@@ -94,9 +92,7 @@ def landsat_scene(
                 ),
                 VERSION_METADATA: record.version,
                 "catalog": catalog.shown_source(),
-                STORAGE_METADATA: storage_link(
-                    product_uri(storage, SceneRecordIOManager, context.asset_key, key)
-                ),
+                **stored_at(storage, SceneRecordIOManager, context.asset_key, key),
             },
             partition_key=key,
         )
@@ -169,9 +165,7 @@ def scene_bands(
                     "aoi_pixels": extract.aoi_pixel_count,
                     "crs": extract.crs,
                     "bytes": staged.stat().st_size,
-                    STORAGE_METADATA: storage_link(
-                        product_uri(storage, RasterIOManager, context.asset_key, key)
-                    ),
+                    **stored_at(storage, RasterIOManager, context.asset_key, key),
                 },
                 partition_key=key,
             )

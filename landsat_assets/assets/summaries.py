@@ -4,11 +4,11 @@ import pandas as pd
 from dagster import AssetExecutionContext, MetadataValue, Output, TableColumn, TableSchema, asset
 from dagster._core.definitions.data_version import CODE_VERSION_TAG
 
-from landsat_assets.assets.common import STORAGE_METADATA, per_scene, png_markdown, storage_link
+from landsat_assets.assets.common import STORAGE_METADATA, per_scene, png_markdown, stored_at
 from landsat_assets.assets.masks import stored_mask_summary
 from landsat_assets.automation import SCENE_FOLLOWS_UPSTREAM
 from landsat_assets.errors import StorageError
-from landsat_assets.io_managers.products import StoredRaster, TableIOManager, product_uri
+from landsat_assets.io_managers.products import StoredRaster, TableIOManager
 from landsat_assets.materializations import partitions_materialized_after
 from landsat_assets.resources.processing import SceneProcessing
 from landsat_assets.resources.storage import LandsatStorage
@@ -74,9 +74,7 @@ def scene_ndvi_stats(
             {
                 "status": verdict.status.value,
                 **({"reason": verdict.reason} if verdict.reason else {}),
-                STORAGE_METADATA: storage_link(
-                    product_uri(storage, TableIOManager, context.asset_key, key)
-                ),
+                **stored_at(storage, TableIOManager, context.asset_key, key),
                 "ndvi_mean": MetadataValue.float(float(row.at[0, "ndvi_mean"])),
                 "aoi_clear_fraction": MetadataValue.float(float(row.at[0, "aoi_clear_fraction"])),
             },
@@ -119,7 +117,7 @@ def ndvi_summary(context: AssetExecutionContext, storage: LandsatStorage) -> Out
             "rows_read": len(changed),
             SUMMARY_FINGERPRINT: table_fingerprint(table),
             SUMMARY_CURSOR: MetadataValue.int(-1 if newest is None else newest),
-            STORAGE_METADATA: storage_link(product_uri(storage, TableIOManager, context.asset_key)),
+            **stored_at(storage, TableIOManager, context.asset_key),
             "preview": MetadataValue.md(table.head(20).to_markdown(index=False)),
         },
     )

@@ -24,7 +24,7 @@ from landsat_assets.science.status import SceneStatus
 
 PREVIEW_PIXELS = 128
 """Previews travel inside every materialization event (Dagster stores them in its event
-log): 128 px on the longer side keeps a scene's events under 20 KB."""
+log): 128 px on the longer side keeps each a few kilobytes (docs/performance.md)."""
 NDVI_COLOUR_MAP = "RdYlGn"
 NDVI_LEVELS = 32
 """NDVI previews use this many colours of the map (a palette PNG: about a sixth of RGBA)."""

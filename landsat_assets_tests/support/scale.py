@@ -9,7 +9,7 @@ import dataclasses
 import logging
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
@@ -17,10 +17,9 @@ from typing import Any
 from dagster import (
     AssetKey,
     AssetMaterialization,
+    AssetRecordsFilter,
     DagsterInstance,
     Definitions,
-    EventLogRecord,
-    MetadataValue,
     TextMetadataValue,
 )
 from dagster._core.definitions.data_version import get_input_event_pointer_tag
@@ -30,7 +29,7 @@ from dagster._core.instance.utils import RUNLESS_JOB_NAME, RUNLESS_RUN_ID
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
-from landsat_assets.assets.common import STORAGE_METADATA
+from landsat_assets.assets.common import STORAGE_METADATA, stored_at
 from landsat_assets.assets.scenes import VERSION_METADATA
 from landsat_assets.io_managers.products import (
     ProductIOManager,
@@ -38,7 +37,6 @@ from landsat_assets.io_managers.products import (
     TableIOManager,
 )
 from landsat_assets.jobs import SCENE_ASSETS
-from landsat_assets.materializations import latest_materializations
 from landsat_assets.partitions import register_scenes
 from landsat_assets.stac.scene import ProductId, SceneRecord
 
@@ -72,27 +70,29 @@ def record_as_processed(
     USGS version, storage links and input event pointers. What a deployment that processed
     them would hold, without processing them."""
     register_scenes(instance, [r.scene_key for r in records])
-    store = defs.resources["storage"].store()
+    storage = defs.resources["storage"]
     graph = defs.resolve_asset_graph()
     keys = [r.scene_key for r in records]
-    written: dict[AssetKey, dict[str, EventLogRecord]] = {}
+    written: dict[AssetKey, Mapping[str, int]] = {}
+    """Storage id of the lookalikes' materialization, by asset and scene."""
     for asset in SCENE_ASSETS:
         node = graph.get(asset.key)
         manager = type(defs.resources[node.io_manager_key])
-        model = latest_materializations(instance, asset.key, [template.scene_key])
-        event = model[template.scene_key].asset_materialization
+        (model,) = instance.fetch_materializations(
+            AssetRecordsFilter(asset_key=asset.key, asset_partitions=[template.scene_key]), limit=1
+        ).records
+        event = model.asset_materialization
         events: list[EventLogEntry] = []
         for record in records:
             metadata = dict(event.metadata)
             if VERSION_METADATA in metadata:
                 metadata[VERSION_METADATA] = TextMetadataValue(record.version)
             if STORAGE_METADATA in metadata:
-                product = manager.key_for(asset.key, record.scene_key)
                 _store_like(defs.resources[node.io_manager_key], asset.key, template, record)
-                metadata[STORAGE_METADATA] = MetadataValue.path(store.uri(product))
+                metadata |= stored_at(storage, manager, asset.key, record.scene_key)
             tags = dict(event.tags or {})
             for input_key in node.parent_keys:
-                pointer = written[input_key][record.scene_key].storage_id
+                pointer = written[input_key][record.scene_key]
                 tags[get_input_event_pointer_tag(input_key)] = str(pointer)
             events.append(
                 runless_materialization(
@@ -106,7 +106,9 @@ def record_as_processed(
             )
         for first in range(0, len(events), EVENT_BATCH):
             instance.event_log_storage.store_event_batch(events[first : first + EVENT_BATCH])
-        written[asset.key] = latest_materializations(instance, asset.key, keys)
+        written[asset.key] = instance.get_latest_storage_id_by_partition(
+            asset.key, DagsterEventType.ASSET_MATERIALIZATION, partitions=set(keys)
+        )
 
 
 EVENT_BATCH = 500
