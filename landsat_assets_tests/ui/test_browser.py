@@ -269,8 +269,11 @@ def test_ndvi_materialization_shows_the_preview(
     preview = metadata.filter(has=page.get_by_text("preview", exact=True))
     shown = f"img[src^='data:image/png;base64,'][alt='NDVI {key}']"
     image = preview.locator(shown)
-    if not image.count():  # the UI shows Markdown of 1,000 characters or more behind a link
-        preview.get_by_text("[Show Markdown]").click()
+    link = preview.get_by_text("[Show Markdown]")
+    # The UI shows Markdown of 1,000 characters or more behind a link: wait for either.
+    expect(image.or_(link)).to_be_visible()
+    if not image.count():
+        link.click()
         image = page.get_by_role("dialog").locator(shown)
     expect(image).to_be_visible()
     decoded = image.evaluate("img => img.complete ? [img.naturalWidth, img.naturalHeight] : null")
