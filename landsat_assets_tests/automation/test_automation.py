@@ -17,6 +17,7 @@ from dagster import (
 
 from landsat_assets.automation import AUTOMATION_SENSOR_NAME, build_automation_sensor
 from landsat_assets.definitions import build_definitions, build_resources
+from landsat_assets.io_managers.products import TableIOManager
 from landsat_assets.jobs import SCENE_ASSETS, SUMMARY_ASSETS
 from landsat_assets.settings import Settings
 
@@ -103,6 +104,40 @@ def test_scene_runs_are_not_duplicated_and_summaries_follow(pipeline_env, instan
     materialize_scene(pipeline_env, instance, done, assets=SCENE_ASSETS[1:])
     assert ticks.requested(now + timedelta(seconds=120)) == {key: {None} for key in SUMMARY_KEYS}
     assert ticks.requested(now + timedelta(seconds=150)) == {}
+
+
+def test_a_step_of_a_run_that_planned_it_is_not_rerun_after_other_scenes_update(
+    pipeline_env, instance, scenes, tmp_path
+):
+    """A scene run updated `ndvi` but its `scene_ndvi_stats` did not follow (that step failed,
+    or, as the automation sensor can see it, its event was not yet visible when the tick
+    started), and then a run of another scene finished. Dagster 1.13's own
+    `executed_with_root_target` looks only at an asset's latest materialization over every
+    partition, so it took the first scene's `ndvi` update for one made outside a scene run
+    and requested its statistics again: the duplicate run of issue 14, item 10."""
+    defs = build_definitions(pipeline_env)
+    ticks = Ticks(defs, instance)
+    now = datetime.now(UTC)
+    failed, later = scenes
+    assert ticks.requested(now) == {}
+
+    stats_key = AssetKey("scene_ndvi_stats")
+    blocker = tmp_path / "storage" / TableIOManager.key_for(stats_key, failed)
+    blocker.mkdir(parents=True)
+    result = materialize(
+        [*SCENE_ASSETS],
+        partition_key=failed,
+        resources=build_resources(pipeline_env),
+        instance=instance,
+        raise_on_error=False,
+    )
+    assert not result.success
+    assert failed in instance.get_materialized_partitions(AssetKey("ndvi"))
+    assert failed not in instance.get_materialized_partitions(stats_key)
+    blocker.rmdir()
+    materialize_scene(pipeline_env, instance, later)
+
+    assert ticks.requested(now + timedelta(seconds=30)) == {key: {None} for key in SUMMARY_KEYS}
 
 
 def test_summary_waits_for_running_scenes_until_the_cron_tick(pipeline_env, instance, scenes):
