@@ -291,9 +291,9 @@ def with_negative_values_attached(argv: Sequence[str]) -> list[str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    # BackfillPolicy and Output's data_version are beta parameters in Dagster 1.13; users
-    # cannot act on those warnings.
-    for beta in ("backfill_policy", "data_version"):
+    # BackfillPolicy, Output's data_version and the automation sensor's use_user_code_server
+    # are beta parameters in Dagster 1.13; users cannot act on those warnings.
+    for beta in ("backfill_policy", "data_version", "use_user_code_server"):
         warnings.filterwarnings("ignore", message=rf"Parameter `{beta}`")
     arguments = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(with_negative_values_attached(arguments))

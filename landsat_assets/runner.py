@@ -8,6 +8,7 @@ bad scene fails alone, with its own error, and every other scene still lands.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -24,6 +25,7 @@ from landsat_assets.assets.summaries import ndvi_summary
 from landsat_assets.console import PhaseProgress
 from landsat_assets.errors import InputError
 from landsat_assets.freshness import scene_freshness
+from landsat_assets.inflight import PROCESS_TAG, claim_scenes, scenes_in_flight, this_process
 from landsat_assets.io_managers.products import TableIOManager
 from landsat_assets.jobs import SUMMARY_ASSETS, scene_job, summary_job
 from landsat_assets.partitions import landsat_scenes, register_scenes
@@ -103,13 +105,49 @@ def _execute_scenes(
     result = job.execute_in_process(
         instance=instance,
         run_config=QUIET_CONSOLE | FoundScenes.run_config(found[key] for key in keys),
-        tags={ASSET_PARTITION_RANGE_START_TAG: keys[0], ASSET_PARTITION_RANGE_END_TAG: keys[-1]},
+        tags={
+            ASSET_PARTITION_RANGE_START_TAG: keys[0],
+            ASSET_PARTITION_RANGE_END_TAG: keys[-1],
+            PROCESS_TAG: this_process(),
+        },
         raise_on_error=False,
     )
     if result.success:
         return {}
     error = failure_message(result) or f"run {result.run_id} failed"
     return {key: error for key in keys}
+
+
+def _execute_batches(
+    instance: DagsterInstance,
+    defs: Definitions,
+    keys: Sequence[str],
+    found: FoundRecords,
+    scenes_per_run: int,
+    report: RunReport,
+) -> None:
+    """Materialize `keys` in runs of adjacent partitions; a failed run's scenes are run again
+    one per run, so a bad scene fails alone."""
+    ordered = instance.get_dynamic_partitions(landsat_scenes.name)
+    progress = PhaseProgress("scenes", len(keys))
+    for batch in contiguous_batches(ordered, keys, scenes_per_run):
+        errors = _execute_scenes(instance, defs, batch, found)
+        if errors and len(batch) > 1:
+            errors = {}
+            for key in batch:
+                errors.update(_execute_scenes(instance, defs, [key], found))
+        report.failures.update(errors)
+        progress.advance(f"{batch[-1]}", steps=len(batch))
+
+
+IN_FLIGHT_POLL_SECONDS = 1.0
+
+
+def _wait_until_done(instance: DagsterInstance, keys: Collection[str]) -> None:
+    """Return once no other run is materializing any of `keys` (a run that ends, fails or
+    whose process is gone no longer counts)."""
+    while scenes_in_flight(instance, keys, claims=None).owners:
+        time.sleep(IN_FLIGHT_POLL_SECONDS)
 
 
 def run_pipeline(
@@ -121,7 +159,9 @@ def run_pipeline(
     force: ForcedScenes = None,
 ) -> RunReport:
     """Search the catalog, recompute every scene that is not up to date (freshness.py) and
-    those `force` names (`ALL_SCENES`: every scene found), and refresh the summary."""
+    those `force` names (`ALL_SCENES`: every scene found), and refresh the summary. Scenes
+    another run is already materializing are left to it (inflight.py): the job waits for
+    them, then recomputes those the other run did not finish."""
     # Storage first: a missing bucket, wrong credentials or a folder that cannot be written
     # should stop us before any work.
     defs.resources["storage"].store().check_writable()
@@ -145,21 +185,32 @@ def run_pipeline(
         echo(f"{len(report.up_to_date)} scene(s) already up to date.")
     for reason, count in freshness.reasons().most_common():
         echo(f"{reason}: {count} scene(s) to recompute.")
-    ordered = instance.get_dynamic_partitions(landsat_scenes.name)
-    progress = PhaseProgress("scenes", len(stale))
     found = {r.scene_key: r for r in records}
-    for batch in contiguous_batches(ordered, stale, scenes_per_run):
-        errors = _execute_scenes(instance, defs, batch, found)
-        if errors and len(batch) > 1:
-            errors = {}
-            for key in batch:
-                errors.update(_execute_scenes(instance, defs, [key], found))
-        report.failures.update(errors)
-        progress.advance(f"{batch[-1]}", steps=len(batch))
+    pending = stale
+    while pending:
+        with claim_scenes(instance, pending) as claim:
+            if claim.elsewhere.owners:
+                echo(f"{claim.elsewhere.describe()}: left to it.")
+            _execute_batches(instance, defs, claim.mine, found, scenes_per_run, report)
+        if not claim.elsewhere.owners:
+            break
+        echo("Waiting for the other run to finish them ...")
+        _wait_until_done(instance, claim.elsewhere.owners)
+        pending = list(
+            scene_freshness(instance, defs, [found[k] for k in claim.elsewhere.owners]).stale
+        )
+        done = len(claim.elsewhere.owners) - len(pending)
+        echo(
+            f"{done} of them finished by the other run"
+            + (f"; recomputing the other {len(pending)} here." if pending else ".")
+        )
     if stale or summary_is_behind(defs, records):
         summary_progress = PhaseProgress("summary", 1)
         result = defs.resolve_job_def(summary_job.name).execute_in_process(
-            instance=instance, run_config=QUIET_CONSOLE, raise_on_error=False
+            instance=instance,
+            run_config=QUIET_CONSOLE,
+            tags={PROCESS_TAG: this_process()},
+            raise_on_error=False,
         )
         summary_progress.advance(", ".join(a.key.to_user_string() for a in SUMMARY_ASSETS))
         if not result.success:

@@ -21,6 +21,7 @@ from dagster import (
 
 from landsat_assets.automation import sensor_status
 from landsat_assets.errors import CatalogError, ItemError
+from landsat_assets.inflight import scenes_in_flight
 from landsat_assets.jobs import scene_job
 from landsat_assets.materializations import materialized_versions
 from landsat_assets.partitions import landsat_scenes, new_scene_keys
@@ -99,6 +100,12 @@ def build_scene_sensor(settings: Settings) -> SensorDefinition:
                 f"catalog search failed, cursor not moved (the next tick retries the same "
                 f"window): {error}"
             )
+        # Scenes another run is materializing (a main job, a backfill) are left to it; they
+        # stay out of the cursor, so a later tick looks at them again.
+        in_flight = scenes_in_flight(context.instance, [s.scene_key for s in scenes], claims=None)
+        if in_flight.owners:
+            context.log.info(f"{in_flight.describe()}: left to it")
+            scenes = [s for s in scenes if s.scene_key not in in_flight]
         unknown = {s.scene_key for s in scenes if s.scene_key not in cursor.seen}
         plan = plan_tick(
             cursor,

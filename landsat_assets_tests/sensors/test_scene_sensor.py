@@ -7,7 +7,7 @@ import json
 from datetime import timedelta
 from pathlib import Path
 
-from dagster import DefaultSensorStatus, SensorResult, SkipReason, materialize
+from dagster import DagsterRunStatus, DefaultSensorStatus, SensorResult, SkipReason, materialize
 
 from landsat_assets.definitions import build_definitions, build_resources
 from landsat_assets.demo.catalog import add_scene
@@ -105,6 +105,22 @@ def test_new_scene_is_requested_once(catalog_copy, harness, instance):
     assert new_key in instance.get_dynamic_partitions("landsat_scenes")
     assert SceneCursor.loads(sensor.cursor).watermark == item.datetime
     assert keys_of(sensor.tick()) == []
+
+
+def test_a_scene_another_run_is_materializing_is_left_to_it(catalog_copy, harness, instance):
+    sensor = harness(catalog_copy)
+    sensor.tick()
+    new_key = add_scene(catalog_copy.parent).id
+    run = instance.create_run_for_job(
+        build_definitions({}).resolve_job_def("landsat_scene_job"),
+        tags={"dagster/partition": new_key},
+        status=DagsterRunStatus.STARTED,
+    )
+
+    assert keys_of(sensor.tick()) == []
+
+    instance.report_run_failed(run, message="stopped by the test")
+    assert keys_of(sensor.tick()) == [new_key], "a failed run leaves the scene to the sensor"
 
 
 def test_an_unusable_item_is_skipped_and_the_new_scenes_still_come(catalog_copy, harness):
