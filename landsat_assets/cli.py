@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.exc import OperationalError
+
 from landsat_assets.errors import InstanceError, LandsatAssetsError, StorageError
 from landsat_assets.settings import Settings, parse_setting
 from landsat_assets.stac.scene import USGS_SR_OFFSET, USGS_SR_SCALE
@@ -42,6 +44,24 @@ def root_cause(error: BaseException) -> str:
     while error.__cause__ is not None:
         error = error.__cause__
     return redact_text(str(error).strip())
+
+
+LOW_SPACE_BYTES = 1 << 20
+"""Free space under which a failed database write is taken for a full disk: SQLite reports
+a full tmpfs as "disk I/O error", not as "database or disk is full"."""
+
+
+def instance_failure(error: BaseException, home: Path) -> InstanceError:
+    """A database error of the Dagster instance as one line; a full disk says so and names
+    DAGSTER_HOME. Products already written stay, and the next run finds the rest to do."""
+    cause = root_cause(error)
+    if "disk is full" in cause or shutil.disk_usage(home).free < LOW_SPACE_BYTES:
+        return InstanceError(
+            f"no space left on the device holding DAGSTER_HOME {home}: the Dagster instance "
+            "cannot record the run; free some space and run again (it picks up where this "
+            "run stopped)"
+        )
+    return InstanceError(f"the Dagster instance in {home} failed: {cause}")
 
 
 def ensure_dagster_home() -> Path:
@@ -99,12 +119,15 @@ def command_run(args: argparse.Namespace) -> int:
             f"cannot open the Dagster instance {home / 'dagster.yaml'}: {root_cause(error)}"
         ) from error
     with instance:
-        report = run_pipeline(
-            instance,
-            defs,
-            scenes_per_run=settings.scenes_per_run,
-            force=args.scene or (ALL_SCENES if args.force else None),
-        )
+        try:
+            report = run_pipeline(
+                instance,
+                defs,
+                scenes_per_run=settings.scenes_per_run,
+                force=args.scene or (ALL_SCENES if args.force else None),
+            )
+        except OperationalError as error:
+            raise instance_failure(error, home) from error
     storage = defs.resources["storage"].store()
     print(format_report(report, storage.uri("")))
     print(f"Dagster instance: {home} (open the UI with `make dev`)")

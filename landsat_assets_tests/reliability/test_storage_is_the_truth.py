@@ -4,19 +4,21 @@ recomputes nothing more than they affect."""
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from dagster import DagsterEventType, DagsterInstance
+from dagster import AssetKey, DagsterEventType, DagsterInstance, RunsFilter
+from dagster._core.instance.ref import InstanceRef
+from dagster._core.storage.dagster_run import IN_PROGRESS_RUN_STATUSES
 
 from landsat_assets.definitions import build_definitions
 from landsat_assets.errors import InputError
 from landsat_assets.runner import ALL_SCENES, RunReport, run_pipeline
 from landsat_assets_tests.support.catalogs import copy_catalog, edit_item, item_path
 from landsat_assets_tests.support.cli import landsat_assets
+from landsat_assets_tests.support.disks import resize, small_tmpfs
 
 pytestmark = pytest.mark.slow
 
@@ -160,20 +162,9 @@ def test_band_files_outside_the_catalog_folder_need_local_roots(instance, tiny_c
 
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
-    """A 160 kB tmpfs mounted for the test (root only; skipped where mounting is not allowed)."""
-    mount_point = tmp_path / "small-disk"
-    mount_point.mkdir()
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=160k", "tmpfs", str(mount_point)],
-        capture_output=True,
-        text=True,
-    )
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a small tmpfs here: {mounted.stderr.strip()}")
-    try:
+    """A 160 kB disk for the storage."""
+    with small_tmpfs(tmp_path / "small-disk", "160k") as mount_point:
         yield mount_point
-    finally:
-        subprocess.run(["umount", "-l", str(mount_point)], check=False)
 
 
 def test_a_full_storage_disk_is_named_and_not_retried(instance, tiny_catalog, small_disk):
@@ -193,6 +184,36 @@ def test_a_full_storage_disk_is_named_and_not_retried(instance, tiny_catalog, sm
         for record in instance.all_logs(run.run_id, of_type=DagsterEventType.STEP_RESTARTED)
     ]
     assert retried == [], "a full disk was retried as if transient"
+
+
+def test_a_full_instance_disk_stops_with_one_line_and_the_next_run_completes(
+    tiny_catalog, tmp_path
+):
+    """DAGSTER_HOME fills up in the middle of the run (SQLite then reports a "disk I/O
+    error"); after space is freed the next run completes and records the dead run."""
+    env = {
+        "LANDSAT_STAC_URL": str(tiny_catalog),
+        "LANDSAT_STORAGE": str(tmp_path / "storage"),
+    }
+    with small_tmpfs(tmp_path / "home", "1m") as home:
+        env["DAGSTER_HOME"] = str(home)
+        full = landsat_assets("run", env=env)
+        assert full.returncode == 2, full.stdout + full.stderr
+        assert full.stderr.strip().splitlines() == [
+            f"error: no space left on the device holding DAGSTER_HOME {home}: the Dagster "
+            "instance cannot record the run; free some space and run again (it picks up "
+            "where this run stopped)"
+        ]
+
+        resize(home, "16m")
+        after = landsat_assets("run", env=env)
+        assert after.returncode == 0, after.stdout + after.stderr
+        instance = DagsterInstance.from_ref(InstanceRef.from_dir(str(home)))
+        try:
+            assert not instance.get_runs(RunsFilter(statuses=IN_PROGRESS_RUN_STATUSES))
+            assert len(instance.get_materialized_partitions(AssetKey("scene_ndvi_stats"))) == 12
+        finally:
+            instance.dispose()
 
 
 @pytest.mark.parametrize("what", ["storage", "instance"])
