@@ -89,7 +89,12 @@ def build_definitions(config: Settings | Mapping[str, str] = os.environ) -> Defi
                 a.with_attributes(backfill_policy=runs_of).map_asset_specs(with_settings_version)
                 for a in SCENE_ASSETS
             ),
-            *(a.with_attributes(automation_condition=summary_refresh) for a in SUMMARY_ASSETS),
+            *(
+                a.with_attributes(automation_condition=summary_refresh).map_asset_specs(
+                    with_settings_version
+                )
+                for a in SUMMARY_ASSETS
+            ),
             *(a.with_attributes(backfill_policy=runs_of) for a in user_script_assets(settings)),
         ],
         jobs=[scene_job, summary_job],

@@ -20,9 +20,12 @@ PRODUCT_SETTINGS: dict[str, tuple[str, ...]] = {
     "cloud_mask": ("usable_classes",),
     "ndvi": ("usable_classes", "min_clear_fraction"),
     "scene_ndvi_stats": ("usable_classes", "min_clear_fraction"),
+    "ndvi_summary": ("aoi", "usable_classes", "min_clear_fraction"),
 }
 """The settings each product is made from directly. Products downstream of a changed one
-follow through Dagster's data versions (an upstream change makes them stale too)."""
+follow through Dagster's data versions (an upstream change makes them stale too). The
+summary names every setting: it holds only rows made with the current ones, so any change
+rebuilds it from the rows that qualify (assets/summaries.py)."""
 
 SETTING_NAMES = {
     "aoi": "AOI",
@@ -50,6 +53,11 @@ def versioned(code_version: str, product: str, values: dict[str, str]) -> str:
     """`code_version` of `product` followed by the settings that shape it."""
     shaping = [f"{name}={values[name]}" for name in PRODUCT_SETTINGS.get(product, ())]
     return _SEPARATOR.join([code_version, *shaping])
+
+
+def settings_in(code_version: str) -> dict[str, str]:
+    """The setting values a code version written by `versioned` carries."""
+    return {name: value for name, value in _parts(code_version).items() if name}
 
 
 def changed_settings(recorded: str | None, current: str) -> list[str]:

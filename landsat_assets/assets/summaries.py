@@ -5,11 +5,14 @@ from dagster import AssetExecutionContext, MetadataValue, Output, TableColumn, T
 from dagster._core.definitions.data_version import CODE_VERSION_TAG
 
 from landsat_assets.assets.common import STORAGE_METADATA, per_scene, png_markdown, stored_at
-from landsat_assets.assets.masks import stored_mask_summary
+from landsat_assets.assets.indices import ndvi
+from landsat_assets.assets.masks import cloud_mask, stored_mask_summary
+from landsat_assets.assets.scenes import landsat_scene, scene_bands
 from landsat_assets.automation import SCENE_FOLLOWS_UPSTREAM
 from landsat_assets.errors import StorageError
 from landsat_assets.io_managers.products import StoredRaster, TableIOManager
-from landsat_assets.materializations import partitions_materialized_after
+from landsat_assets.materializations import latest_product_facts, partitions_materialized_after
+from landsat_assets.provenance import settings_in, versioned
 from landsat_assets.resources.processing import SceneProcessing
 from landsat_assets.resources.storage import LandsatStorage
 from landsat_assets.science.preview import fewer_colours
@@ -85,6 +88,9 @@ def scene_ndvi_stats(
 
 PLOT_COLOURS = 64
 
+STATS_CHAIN = (landsat_scene, scene_bands, cloud_mask, ndvi, scene_ndvi_stats)
+"""A scene's statistics row and every product it is made from."""
+
 SUMMARY_CURSOR = "scene_stats_cursor"
 """`ndvi_summary` metadata: the newest `scene_ndvi_stats` event its table includes."""
 
@@ -99,13 +105,18 @@ SUMMARY_FINGERPRINT = "fingerprint"
     code_version="2",
     io_manager_key="table_io_manager",
     description="Every scene's statistics row in one table, sorted by acquisition time. A "
-    "refresh reads the stored table and the rows of the scenes whose statistics changed since.",
+    "refresh reads the stored table and the rows of the scenes whose statistics changed since. "
+    "Only rows made with the current settings are kept (`rows_left_out` counts the others).",
 )
 def ndvi_summary(context: AssetExecutionContext, storage: LandsatStorage) -> Output[pd.DataFrame]:
     tables = TableIOManager(storage=storage)
     previous, cursor, refresh = _previous_summary(context, tables)
     changed, newest = partitions_materialized_after(context.instance, scene_ndvi_stats.key, cursor)
-    table = merge_rows(previous, {key: _stored_row(tables, key) for key in sorted(changed)})
+    current = _made_with_current_settings(context, changed)
+    table = merge_rows(
+        previous,
+        {key: _stored_row(tables, key) if key in current else None for key in sorted(changed)},
+    )
     counts = table["status"].value_counts()
     return Output(
         table,
@@ -114,7 +125,8 @@ def ndvi_summary(context: AssetExecutionContext, storage: LandsatStorage) -> Out
             "dagster/row_count": len(table),
             **{f"scenes_{status}": int(counts.get(status, 0)) for status in counts.index},
             "refresh": refresh,
-            "rows_read": len(changed),
+            "rows_read": len(current),
+            "rows_left_out": MetadataValue.int(len(changed) - len(current)),
             SUMMARY_FINGERPRINT: table_fingerprint(table),
             SUMMARY_CURSOR: MetadataValue.int(-1 if newest is None else newest),
             **stored_at(storage, TableIOManager, context.asset_key),
@@ -158,6 +170,22 @@ def _previous_summary(
         return empty, None, "full: the stored summary is not the one last materialized"
     previous = int(cursor.value)
     return table, None if previous < 0 else previous, "incremental"
+
+
+def _made_with_current_settings(context: AssetExecutionContext, partitions: set[str]) -> set[str]:
+    """Those of `partitions` whose statistics and every product they were made from were last
+    materialized with the current code and settings (their recorded code versions are the
+    current ones). The others, such as scenes of an earlier AOI that the current search no
+    longer finds, are left out of the summary: it never mixes rows of different settings.
+    The current settings are those of the summary's own code version (provenance.py)."""
+    values = settings_in(context.assets_def.code_versions_by_key[context.asset_key])
+    kept = set(partitions)
+    for product in STATS_CHAIN:
+        base = product.code_versions_by_key[product.key] or ""
+        current = versioned(base, product.key.to_user_string(), values)
+        facts = latest_product_facts(context.instance, product.key, kept)
+        kept = {p for p in kept if p in facts and facts[p].code_version == current}
+    return kept
 
 
 def _stored_row(tables: TableIOManager, partition: str) -> pd.DataFrame | None:

@@ -63,6 +63,20 @@ def test_a_changed_aoi_recomputes_every_scene_and_says_why(instance, env, first)
     assert recomputed(again) == set()
 
 
+def test_the_summary_keeps_only_scenes_of_the_current_aoi(instance, env, first):
+    """An AOI that only WRS-2 034/032 covers: 033/032's scenes are no longer found, and their
+    rows (made for the old AOI) leave the summary."""
+    west = dict(env, LANDSAT_AOI="-106.0,40.0,-105.8,40.2")
+    report, _lines = run(instance, west)
+    found = {r.scene_key for r in report.found}
+    assert found and all("_034032_" in key for key in found)
+    assert len(found) < len(first.found)
+    assert set(report.summary["scene_id"]) == found
+    summary = instance.get_latest_materialization_event(AssetKey("ndvi_summary"))
+    left_out = summary.asset_materialization.metadata["rows_left_out"].value
+    assert left_out == len(first.found) - len(found)
+
+
 def test_a_stricter_threshold_recomputes_and_filters(instance, env, first):
     strict = dict(env, LANDSAT_MIN_CLEAR_FRACTION="1")
     report, lines = run(instance, strict)
