@@ -31,23 +31,28 @@ class SceneVerdict:
 
 
 def decide_scene_status(
-    mask: MaskSummary | None, min_clear_fraction: float, *, index_pixels: int | None = None
+    mask: MaskSummary | None,
+    min_clear_fraction: float,
+    *,
+    index_pixels: int | None = None,
+    area: str = "AOI",
 ) -> SceneVerdict:
     """The status of a scene from its AOI's mask summary (None: the AOI misses the scene), the
     cloud threshold, and the number of pixels with an index value.
 
     `index_pixels=None` asks before the index is computed: PROCESSED then means "compute it".
     Asked again with the count, a scene whose clear pixels all lie outside the valid DN range
-    is NO_DATA.
+    is NO_DATA. `area` names what the mask covers in the reasons: a field is decided by
+    the same rule, over its own pixels.
     """
     if mask is None:
-        return SceneVerdict(SceneStatus.NO_DATA, "the AOI misses the scene")
+        return SceneVerdict(SceneStatus.NO_DATA, f"the {area} misses the scene")
     if mask.counts.valid_pixels == 0:
-        return SceneVerdict(SceneStatus.NO_DATA, "no valid pixel over the AOI (all fill)")
+        return SceneVerdict(SceneStatus.NO_DATA, f"no valid pixel over the {area} (all fill)")
     if mask.clear_fraction < min_clear_fraction:
         return SceneVerdict(
             SceneStatus.FILTERED_CLOUDY,
-            f"AOI clear fraction {mask.clear_fraction:.1%} is below min_clear_fraction "
+            f"{area} clear fraction {mask.clear_fraction:.1%} is below min_clear_fraction "
             f"{min_clear_fraction:.1%}",
         )
     if index_pixels == 0:

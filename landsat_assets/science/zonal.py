@@ -1,0 +1,236 @@
+"""Statistics per field, in one pass over a scene's blocks.
+
+A pixel belongs to a field when its centre lies inside the field's polygon on the scene's
+own grid: the rule of `rasterio.features.geometry_mask(all_touched=False)`, which is GDAL's
+default rasterization. Fields are burnt into label rasters (0: no field; overlapping fields
+go to separate layers), and each block adds its pixels to every field at once: class counts
+by `bincount` over `label * 256 + class`, index values gathered by label.
+
+For each field the accumulator gives its `MaskClass` counts (so the same cloud rule as a
+scene's decides the field's status, `status.decide_scene_status`) and the exact statistics
+of its valid index values: mean, population std, min, max, and the 10th, 50th and 90th
+percentiles with linear interpolation between ranks (numpy's default; the median of an even
+count is the mean of the two middle values, as for a scene). Values are kept until the end
+(8 bytes per pixel inside a field), so memory grows with the fields' area, not the scene's.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import rasterio
+import shapely
+from affine import Affine
+from rasterio.crs import CRS
+from rasterio.features import rasterize
+from rasterio.warp import transform_geom
+from shapely.geometry import box, mapping, shape
+from shapely.geometry.base import BaseGeometry
+from shapely.strtree import STRtree
+
+from landsat_assets.science import qa
+from landsat_assets.science.bands import reading
+from landsat_assets.science.blocks import DEFAULT_WORKERS, BandSource, process_blocks
+from landsat_assets.science.masks import ClassCounts, MaskSummary
+from landsat_assets.science.ndvi import ndvi_block
+from landsat_assets.science.status import SceneStatus, SceneVerdict, decide_scene_status
+from landsat_assets.science.windows import block_windows
+
+PERCENTILES = (10.0, 50.0, 90.0)
+STATISTIC_NAMES = ("mean", "median", "std", "min", "max", "p10", "p90")
+"""Per-field statistics of an index, named `<index>_<statistic>` in the tables."""
+
+_CLASSES = 256
+
+
+def overlap_layers(geometries: Sequence[BaseGeometry]) -> list[list[int]]:
+    """The indices of `geometries` split into layers whose members do not overlap (they may
+    touch), first fit in order: one layer when no two fields share area."""
+    layers: list[list[int]] = []
+    for index, geometry in enumerate(geometries):
+        for layer in layers:
+            members = [geometries[i] for i in layer]
+            tree = STRtree(members)
+            if not any(
+                shapely.intersection(geometry, members[hit]).area > 0
+                for hit in tree.query(geometry)
+            ):
+                layer.append(index)
+                break
+        else:
+            layers.append([index])
+    return layers
+
+
+def field_labels(
+    geometries: Sequence[BaseGeometry], transform: Affine, shape: tuple[int, int]
+) -> list[np.ndarray]:
+    """One int32 raster per overlap layer on the grid (`transform`, `shape`), holding at each
+    pixel the 1-based number of the field whose polygon contains the pixel's centre, 0 where
+    none does. `geometries` are in the grid's CRS."""
+    labels = []
+    for layer in overlap_layers(geometries):
+        burnt = rasterize(
+            [(geometries[i], i + 1) for i in layer],
+            out_shape=shape,
+            transform=transform,
+            fill=0,
+            all_touched=False,
+            dtype="int32",
+        )
+        labels.append(burnt)
+    return labels
+
+
+@dataclass
+class FieldAccumulator:
+    """Class counts and index values of `count` fields, added block by block."""
+
+    count: int
+    class_counts: np.ndarray = field(init=False)
+    _labels: list[np.ndarray] = field(default_factory=list)
+    _values: list[np.ndarray] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.class_counts = np.zeros((self.count + 1, _CLASSES), dtype=np.int64)
+
+    def add(self, labels: np.ndarray, classes: np.ndarray, index: np.ndarray) -> None:
+        """One block: field labels (int32, 0 = none), `MaskClass` codes, and the index
+        (float32, NaN where not valid)."""
+        inside = labels > 0
+        if not inside.any():
+            return
+        field_labels = labels[inside].astype(np.int64)
+        combined = field_labels * _CLASSES + classes[inside]
+        self.class_counts += np.bincount(combined, minlength=(self.count + 1) * _CLASSES).reshape(
+            self.count + 1, _CLASSES
+        )
+        values = index[inside]
+        valid = ~np.isnan(values)
+        self._labels.append(field_labels[valid].astype(np.int32))
+        self._values.append(values[valid])
+
+    def counts_of(self, number: int) -> ClassCounts:
+        """The `MaskClass` counts of field `number` (1-based)."""
+        counts = ClassCounts()
+        counts.counts[:] = self.class_counts[number]
+        return counts
+
+    def statistics(self) -> list[dict[str, float | int]]:
+        """For each field in order: `valid_pixel_count` and the statistics of its values
+        (NaN for a field without valid values)."""
+        labels = np.concatenate(self._labels) if self._labels else np.empty(0, np.int32)
+        values = np.concatenate(self._values) if self._values else np.empty(0, np.float32)
+        order = np.argsort(labels, kind="stable")
+        labels, values = labels[order], values[order]
+        bounds = np.searchsorted(labels, np.arange(1, self.count + 2))
+        return [
+            _describe(values[bounds[n] : bounds[n + 1]].astype(np.float64))
+            for n in range(self.count)
+        ]
+
+
+def _describe(values: np.ndarray) -> dict[str, float | int]:
+    if values.size == 0:
+        return {"valid_pixel_count": 0, **dict.fromkeys(STATISTIC_NAMES, math.nan)}
+    p10, median, p90 = np.percentile(values, PERCENTILES)
+    return {
+        "valid_pixel_count": int(values.size),
+        "mean": float(values.mean()),
+        "median": float(median),
+        "std": float(values.std()),
+        "min": float(values.min()),
+        "max": float(values.max()),
+        "p10": float(p10),
+        "p90": float(p90),
+    }
+
+
+@dataclass(frozen=True)
+class FieldResult:
+    """One field in one scene: its cloud verdict, class counts and index statistics."""
+
+    verdict: SceneVerdict
+    mask: MaskSummary | None
+    statistics: dict[str, float | int]
+
+    @property
+    def pixel_count(self) -> int:
+        return 0 if self.mask is None else self.mask.counts.valid_pixels
+
+
+def fields_on_grid(geometries_wgs84: Sequence[BaseGeometry], crs: CRS) -> list[BaseGeometry]:
+    """The fields' polygons in the raster's CRS."""
+    return [
+        shape(transform_geom("EPSG:4326", crs, mapping(geometry))) for geometry in geometries_wgs84
+    ]
+
+
+def field_statistics(
+    scene: str,
+    red: BandSource,
+    nir: BandSource,
+    qa_source: BandSource,
+    geometries_wgs84: Sequence[BaseGeometry],
+    *,
+    red_scale: tuple[float, float],
+    nir_scale: tuple[float, float],
+    usable_classes: Iterable[qa.MaskClass] = qa.DEFAULT_USABLE_CLASSES,
+    min_clear_fraction: float = 0.0,
+    workers: int = DEFAULT_WORKERS,
+) -> list[FieldResult]:
+    """NDVI statistics and the cloud verdict of every field, in one pass over the bands:
+    each field is decided by its own clear fraction, with the rule scenes are decided by."""
+    usable = frozenset(usable_classes)
+    lookup = qa.usable_lookup(usable)
+    with rasterio.open(red.path) as src:
+        crs, transform, shape_ = src.crs, src.transform, (src.height, src.width)
+        bounds = box(*src.bounds)
+    on_grid = fields_on_grid(geometries_wgs84, crs)
+    layers = field_labels(on_grid, transform, shape_)
+    accumulator = FieldAccumulator(len(on_grid))
+    with reading(scene):
+        for window, (red_dn, nir_dn, qa_pixel) in process_blocks(
+            [red, nir, qa_source],
+            block_windows(*shape_),
+            lambda _w, arrays: arrays,
+            workers=workers,
+        ):
+            classes = qa.classify(qa_pixel)
+            ndvi = ndvi_block(
+                red_dn,
+                nir_dn,
+                np.take(lookup, classes),
+                red_scale=red_scale[0],
+                red_offset=red_scale[1],
+                nir_scale=nir_scale[0],
+                nir_offset=nir_scale[1],
+            )
+            rows, cols = window.toslices()
+            for labels in layers:
+                accumulator.add(labels[rows, cols], classes, ndvi)
+    results = []
+    for number, (geometry, statistics) in enumerate(
+        zip(on_grid, accumulator.statistics(), strict=True), start=1
+    ):
+        counts = accumulator.counts_of(number)
+        if counts.counts.sum() == 0:
+            reason = (
+                "no pixel centre inside the field (it is smaller than a pixel)"
+                if geometry.intersects(bounds)
+                else "the field is outside the scene's AOI window"
+            )
+            results.append(FieldResult(SceneVerdict(SceneStatus.NO_DATA, reason), None, statistics))
+            continue
+        mask = MaskSummary.from_counts(counts, usable)
+        verdict = decide_scene_status(
+            mask,
+            min_clear_fraction,
+            index_pixels=int(statistics["valid_pixel_count"]),
+            area="field",
+        )
+        results.append(FieldResult(verdict, mask, statistics))
+    return results
