@@ -130,8 +130,6 @@ def _area(document: object, where: str) -> BaseGeometry:
         geometry = shape(document)
     except (ValueError, TypeError, AttributeError, IndexError, KeyError) as error:
         raise FieldsError(f"{where}: malformed {document['type']}: {error}") from None
-    if geometry.is_empty or geometry.area == 0:
-        raise FieldsError(f"{where}: the polygon has no area")
     minx, miny, maxx, maxy = geometry.bounds
     if not (minx >= -180.0 and maxx <= 180.0 and miny >= -90.0 and maxy <= 90.0):
         raise FieldsError(
@@ -147,4 +145,6 @@ def _area(document: object, where: str) -> BaseGeometry:
             f"{where}: invalid geometry ({reason}); repaired with make_valid", stacklevel=4
         )
         geometry = shapely.union_all(areas)
+    if geometry.is_empty or geometry.area == 0:
+        raise FieldsError(f"{where}: the polygon has no area")
     return geometry
