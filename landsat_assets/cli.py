@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy.exc import OperationalError
 
-from landsat_assets.errors import InstanceError, LandsatAssetsError, StorageError
+from landsat_assets.errors import InputError, InstanceError, LandsatAssetsError, StorageError
 from landsat_assets.settings import Settings, parse_setting
 from landsat_assets.stac.scene import USGS_SR_OFFSET, USGS_SR_SCALE
 from landsat_assets.stores import check_writable_folder
@@ -81,6 +81,7 @@ def ensure_dagster_home() -> Path:
 RUN_OPTIONS = {
     "catalog": "LANDSAT_STAC_URL",
     "aoi": "LANDSAT_AOI",
+    "fields": "LANDSAT_FIELDS",
     "start": "LANDSAT_START_DATE",
     "end": "LANDSAT_END_DATE",
     "storage": "LANDSAT_STORAGE",
@@ -152,6 +153,34 @@ def command_summary(args: argparse.Namespace) -> int:
         print(json.dumps(rows, default=_json_default, indent=2))
     else:
         print(format_summary_table(table))
+    return 0
+
+
+def command_fields(args: argparse.Namespace) -> int:
+    from landsat_assets.definitions import build_definitions
+    from landsat_assets.runner import format_field_table, load_field_timeseries
+
+    defs = build_definitions(command_settings(args))
+    table = load_field_timeseries(defs)
+    if table is None:
+        print(
+            f"no field time series in {defs.resources['storage'].store().uri('')}: "
+            "run `landsat-assets run --fields FILE` first",
+            file=sys.stderr,
+        )
+        return 1
+    if args.field:
+        unknown = sorted(set(args.field) - set(table["field_id"]))
+        if unknown:
+            raise InputError(f"--field {', '.join(unknown)}: no such field in the time series")
+        table = table[table["field_id"].isin(args.field)]
+    if args.json:
+        rows = [_clean_floats(row) for row in table.to_dict(orient="records")]
+        print(json.dumps(rows, default=_json_default, indent=2))
+    elif args.csv:
+        print(table.to_csv(index=False), end="")
+    else:
+        print(format_field_table(table))
     return 0
 
 
@@ -235,6 +264,9 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="discover scenes and materialize every product")
     run.add_argument("--catalog", help="STAC API URL or static catalog path (LANDSAT_STAC_URL)")
     run.add_argument("--aoi", help="GeoJSON file or minx,miny,maxx,maxy (LANDSAT_AOI)")
+    run.add_argument(
+        "--fields", help="GeoJSON FeatureCollection of fields to measure (LANDSAT_FIELDS)"
+    )
     run.add_argument("--start", help="first acquisition date, YYYY-MM-DD")
     run.add_argument("--end", help="last acquisition date, YYYY-MM-DD")
     run.add_argument("--storage", help="output folder or s3://bucket/prefix (LANDSAT_STORAGE)")
@@ -264,6 +296,14 @@ def build_parser() -> argparse.ArgumentParser:
     summary.add_argument("--json", action="store_true", help="a list of row objects")
     summary.add_argument("--storage", help="output folder or s3://bucket/prefix")
     summary.set_defaults(handler=command_summary)
+
+    fields = commands.add_parser("fields", help="print the fields' time series table")
+    output = fields.add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_true", help="a list of row objects")
+    output.add_argument("--csv", action="store_true", help="CSV with a header row")
+    fields.add_argument("--storage", help="output folder or s3://bucket/prefix")
+    fields.add_argument("--field", action="append", metavar="ID", help="only this field (repeat)")
+    fields.set_defaults(handler=command_fields)
 
     ndvi = commands.add_parser("ndvi", help="masked NDVI COG from three band files")
     for name in ("red", "nir", "qa", "out"):

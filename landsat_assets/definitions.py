@@ -14,6 +14,7 @@ from typing import Any
 from dagster import AssetSpec, BackfillPolicy, Definitions, EnvVar, in_process_executor
 from dagster_aws.s3 import S3Resource
 
+from landsat_assets.assets.fields import FIELD_ASSETS, FIELD_SUMMARY_ASSETS
 from landsat_assets.assets.user_script import ScriptSubprocessClient, user_script_assets
 from landsat_assets.automation import build_automation_sensor, refreshes_summary
 from landsat_assets.io_managers.products import (
@@ -25,6 +26,7 @@ from landsat_assets.io_managers.products import (
 from landsat_assets.jobs import SCENE_ASSETS, SUMMARY_ASSETS, scene_job, summary_job
 from landsat_assets.provenance import setting_values, versioned
 from landsat_assets.resources.catalog import LandsatCatalog
+from landsat_assets.resources.fields import LandsatFields
 from landsat_assets.resources.imagery import ImagerySource
 from landsat_assets.resources.processing import SceneProcessing
 from landsat_assets.resources.storage import LandsatStorage
@@ -60,6 +62,11 @@ def build_resources(config: Settings | Mapping[str, str] = os.environ) -> dict[s
         "scene_record_io_manager": SceneRecordIOManager(storage=storage),
         "png_io_manager": PngIOManager(storage=storage),
         "pipes_subprocess_client": ScriptSubprocessClient(),
+        **(
+            {"fields": LandsatFields(path=str(settings.fields), id_property=settings.field_id)}
+            if settings.fields is not None
+            else {}
+        ),
     }
 
 
@@ -72,6 +79,9 @@ def build_definitions(config: Settings | Mapping[str, str] = os.environ) -> Defi
     runs_of = BackfillPolicy.multi_run(max_partitions_per_run=settings.scenes_per_run)
     summary_refresh = refreshes_summary(settings.summary_cron)
     shaping = setting_values(settings)
+    with_fields = settings.fields is not None
+    field_assets = FIELD_ASSETS if with_fields else []
+    field_summaries = FIELD_SUMMARY_ASSETS if with_fields else []
 
     def with_settings_version(spec: AssetSpec) -> AssetSpec:
         product = spec.key.to_user_string()
@@ -87,13 +97,13 @@ def build_definitions(config: Settings | Mapping[str, str] = os.environ) -> Defi
         assets=[
             *(
                 a.with_attributes(backfill_policy=runs_of).map_asset_specs(with_settings_version)
-                for a in SCENE_ASSETS
+                for a in [*SCENE_ASSETS, *field_assets]
             ),
             *(
                 a.with_attributes(automation_condition=summary_refresh).map_asset_specs(
                     with_settings_version
                 )
-                for a in SUMMARY_ASSETS
+                for a in [*SUMMARY_ASSETS, *field_summaries]
             ),
             *(a.with_attributes(backfill_policy=runs_of) for a in user_script_assets(settings)),
         ],

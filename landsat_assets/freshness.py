@@ -26,7 +26,7 @@ from dagster._core.definitions.data_version import (
 from landsat_assets.assets.common import STORAGE_METADATA
 from landsat_assets.assets.scenes import VERSION_METADATA
 from landsat_assets.io_managers.products import ProductIOManager
-from landsat_assets.jobs import SCENE_ASSETS
+from landsat_assets.jobs import scene_job_keys
 from landsat_assets.materializations import ProductFacts, latest_product_facts
 from landsat_assets.provenance import changed_settings
 from landsat_assets.stac.scene import SceneRecord
@@ -65,7 +65,7 @@ def scene_freshness(
     keys = [r.scene_key for r in records]
     graph = defs.resolve_asset_graph()
     store = defs.resources["storage"].store()
-    asset_keys = [asset.key for asset in SCENE_ASSETS]
+    asset_keys = [key for key in scene_job_keys() if graph.has(key)]
     latest = {key: latest_product_facts(instance, key, keys) for key in asset_keys}
     managers = {key: type(defs.resources[graph.get(key).io_manager_key]) for key in asset_keys}
     inputs = {key: sorted(graph.get(key).parent_keys) for key in asset_keys}

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dagster import AssetSelection, define_asset_job
+from dagster import AssetKey, AssetSelection, define_asset_job
 
+from landsat_assets.assets.fields import FIELD_ASSETS
 from landsat_assets.assets.indices import ndvi
 from landsat_assets.assets.masks import cloud_mask
 from landsat_assets.assets.scenes import landsat_scene, scene_bands
@@ -12,14 +13,21 @@ from landsat_assets.assets.summaries import ndvi_summary, ndvi_timeseries_plot, 
 SCENE_ASSETS = [landsat_scene, scene_bands, cloud_mask, ndvi, scene_ndvi_stats]
 SUMMARY_ASSETS = [ndvi_summary, ndvi_timeseries_plot]
 
+# The field assets exist only when fields are configured; a group selection that matches no
+# asset is empty, where a missing asset key would be an error.
 scene_job = define_asset_job(
     "landsat_scene_job",
-    selection=AssetSelection.assets(*SCENE_ASSETS),
+    selection=AssetSelection.assets(*SCENE_ASSETS) | AssetSelection.groups("fields"),
     description="Every per-scene product of one or more Landsat scenes.",
 )
 
 summary_job = define_asset_job(
     "ndvi_summary_job",
-    selection=AssetSelection.assets(*SUMMARY_ASSETS),
-    description="Rebuild the all-scenes summary table and NDVI time-series plot.",
+    selection=AssetSelection.assets(*SUMMARY_ASSETS) | AssetSelection.groups("field_summaries"),
+    description="Rebuild the all-scenes summary tables and time-series plots.",
 )
+
+
+def scene_job_keys() -> list[AssetKey]:
+    """Every per-scene asset the scene job may hold, upstream first (`landsat_scene` first)."""
+    return [asset.key for asset in [*SCENE_ASSETS, *FIELD_ASSETS]]

@@ -13,6 +13,7 @@ import hashlib
 
 import shapely
 
+from landsat_assets.fields import load_fields
 from landsat_assets.settings import Settings, resolve_aoi
 
 PRODUCT_SETTINGS: dict[str, tuple[str, ...]] = {
@@ -21,6 +22,8 @@ PRODUCT_SETTINGS: dict[str, tuple[str, ...]] = {
     "ndvi": ("usable_classes", "min_clear_fraction"),
     "scene_ndvi_stats": ("usable_classes", "min_clear_fraction"),
     "ndvi_summary": ("aoi", "usable_classes", "min_clear_fraction"),
+    "field_stats": ("usable_classes", "min_clear_fraction", "fields"),
+    "field_timeseries": ("aoi", "usable_classes", "min_clear_fraction", "fields"),
 }
 """The settings each product is made from directly. Products downstream of a changed one
 follow through Dagster's data versions (an upstream change makes them stale too). The
@@ -31,6 +34,7 @@ SETTING_NAMES = {
     "aoi": "AOI",
     "usable_classes": "usable classes",
     "min_clear_fraction": "min clear fraction",
+    "fields": "fields",
 }
 """How people call each setting, in messages."""
 
@@ -39,11 +43,18 @@ _SEPARATOR = ";"
 
 def setting_values(settings: Settings) -> dict[str, str]:
     """Each product-shaping setting as a short, stable text: equal texts, equal products. The
-    AOI is a hash of its geometry, so the same area given another way is the same AOI."""
+    AOI is a hash of its geometry, so the same area given another way is the same AOI; the
+    fields are a digest of their ids, polygons and properties."""
     aoi = resolve_aoi(settings.aoi)
     geometry = "none" if aoi is None else shapely.normalize(aoi.geometry).wkb_hex
+    fields = (
+        "none"
+        if settings.fields is None
+        else load_fields(settings.fields, settings.field_id).digest
+    )
     return {
         "aoi": hashlib.sha256(geometry.encode()).hexdigest()[:12],
+        "fields": fields,
         "usable_classes": "+".join(sorted(c.name.lower() for c in settings.usable_classes)),
         "min_clear_fraction": f"{settings.min_clear_fraction:g}",
     }

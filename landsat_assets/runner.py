@@ -20,6 +20,7 @@ from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_START_TAG,
 )
 
+from landsat_assets.assets.fields import field_timeseries
 from landsat_assets.assets.scenes import FoundScenes
 from landsat_assets.assets.summaries import ndvi_summary
 from landsat_assets.console import PhaseProgress
@@ -55,6 +56,8 @@ class RunReport:
     """Catalog items that match the search but cannot be used (named in each message)."""
     failures: dict[str, str] = field(default_factory=dict)
     summary: pd.DataFrame | None = None
+    fields: pd.DataFrame | None = None
+    """The fields' time series, when fields are configured."""
 
     @property
     def ok(self) -> bool:
@@ -216,6 +219,8 @@ def run_pipeline(
         if not result.success:
             report.failures[SUMMARY_FAILURE] = failure_message(result)
     report.summary = load_summary(defs)
+    if "fields" in defs.resources:
+        report.fields = load_field_timeseries(defs)
     return report
 
 
@@ -256,9 +261,18 @@ def summary_is_behind(defs: Definitions, records: Sequence[SceneRecord]) -> bool
 
 def load_summary(defs: Definitions) -> pd.DataFrame | None:
     """The summary table as stored, read the way its IO manager reads it (None if missing)."""
+    return _load_table(defs, SUMMARY_KEY)
+
+
+def load_field_timeseries(defs: Definitions) -> pd.DataFrame | None:
+    """The fields' time series as stored (None if missing)."""
+    return _load_table(defs, TableIOManager.key_for(field_timeseries.key, None))
+
+
+def _load_table(defs: Definitions, key: str) -> pd.DataFrame | None:
     manager: TableIOManager = defs.resources["table_io_manager"]
     store = manager.storage.store()
-    return manager.decode(store, SUMMARY_KEY) if store.exists(SUMMARY_KEY) else None
+    return manager.decode(store, key) if store.exists(key) else None
 
 
 def format_report(report: RunReport, storage_uri: str) -> str:
@@ -285,6 +299,9 @@ def format_report(report: RunReport, storage_uri: str) -> str:
                 "(every scene: landsat-assets summary)"
             )
         lines.append(format_summary_table(table.tail(SUMMARY_ROWS_SHOWN)))
+    if report.fields is not None:
+        lines.append("")
+        lines.append(format_field_block(report.fields))
     for problem in report.bad_items[:MAX_FAILURES_SHOWN]:
         lines.append(f"SKIPPED {problem}")
     failures = sorted(report.failures.items())
@@ -300,13 +317,60 @@ def format_report(report: RunReport, storage_uri: str) -> str:
     return "\n".join(lines)
 
 
-def format_summary_table(table: pd.DataFrame) -> str:
-    shown = table[
-        ["scene_id", "datetime", "platform", "aoi_clear_fraction", "ndvi_mean", "status"]
-    ].copy()
-    shown["datetime"] = shown["datetime"].dt.strftime("%Y-%m-%d")
-    shown["aoi_clear_fraction"] = shown["aoi_clear_fraction"].map(
-        lambda v: "" if pd.isna(v) else f"{v:.0%}"
+FIELDS_SHOWN = 30
+"""A run prints this many fields; `landsat-assets fields` prints every row."""
+
+
+def format_field_block(table: pd.DataFrame) -> str:
+    """Per field: scenes processed, filtered for clouds and without data, and the mean NDVI of
+    its latest processed scene."""
+    if not len(table):
+        return "Fields: no field row yet"
+    per_field = []
+    for field_id, rows in table.groupby("field_id", sort=True):
+        statuses = rows["status"].value_counts()
+        processed = rows[rows["status"] == "processed"]
+        latest = (
+            f"{processed['ndvi_mean'].iloc[-1]:+.3f} ({processed['datetime'].iloc[-1]:%Y-%m-%d})"
+            if len(processed)
+            else ""
+        )
+        per_field.append(
+            {
+                "field": field_id,
+                "processed": int(statuses.get("processed", 0)),
+                "cloudy": int(statuses.get("filtered_cloudy", 0)),
+                "no data": int(statuses.get("no_data", 0)),
+                "latest NDVI mean": latest,
+            }
+        )
+    shown = pd.DataFrame(per_field)
+    heading = f"Fields ({len(shown)}; every row: landsat-assets fields)"
+    if len(shown) > FIELDS_SHOWN:
+        heading = f"Fields (first {FIELDS_SHOWN} of {len(shown)}; every row: landsat-assets fields)"
+    return heading + "\n" + shown.head(FIELDS_SHOWN).to_string(index=False)
+
+
+def format_field_table(table: pd.DataFrame) -> str:
+    return _readable(
+        table, ["field_id", "scene_id", "datetime", "clear_fraction", "ndvi_mean", "status"]
     )
-    shown["ndvi_mean"] = shown["ndvi_mean"].map(lambda v: "" if pd.isna(v) else f"{v:+.3f}")
+
+
+def format_summary_table(table: pd.DataFrame) -> str:
+    return _readable(
+        table, ["scene_id", "datetime", "platform", "aoi_clear_fraction", "ndvi_mean", "status"]
+    )
+
+
+def _readable(table: pd.DataFrame, columns: list[str]) -> str:
+    """`columns` of `table` as text: dates as days, fractions as percentages, NDVI signed to
+    three decimals, missing values blank."""
+    shown = table[columns].copy()
+    shown["datetime"] = shown["datetime"].dt.strftime("%Y-%m-%d")
+    for column in columns:
+        if column.endswith("fraction"):
+            shown[column] = shown[column].map(lambda v: "" if pd.isna(v) else f"{v:.0%}")
+        elif column.startswith("ndvi_"):
+            shown[column] = shown[column].map(lambda v: "" if pd.isna(v) else f"{v:+.3f}")
     return shown.to_string(index=False)

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from landsat_assets.errors import AoiError, SettingError
+from landsat_assets.fields import DEFAULT_ID_PROPERTY, FieldsError, load_fields
 from landsat_assets.science.qa import MaskClass, parse_usable_classes
 from landsat_assets.stac.aoi import Aoi, load_aoi
 from landsat_assets.stac.watermark import FirstTick
@@ -161,6 +162,13 @@ def _aoi(text: str) -> str:
     return spec
 
 
+def _fields_file(text: str) -> Path:
+    path = Path(text.strip()).expanduser()
+    if not path.is_file():
+        raise ValueError("is not a file")
+    return path
+
+
 def _storage(text: str) -> str:
     parse_storage_location(text.strip())
     return text.strip()
@@ -221,6 +229,19 @@ class Settings:
         "GeoJSON file (a Polygon or MultiPolygon area, WGS84), or `minx,miny,maxx,maxy`; "
         f"`{NO_AOI}` for whole scenes; unset: the demo AOI",
         _aoi,
+    )
+    fields: Path | None = _setting(
+        "LANDSAT_FIELDS",
+        "",
+        "GeoJSON FeatureCollection of fields (polygons, WGS84): statistics and a cloud "
+        "decision per field and scene; without LANDSAT_AOI the AOI is their union",
+        _fields_file,
+    )
+    field_id: str = _setting(
+        "LANDSAT_FIELD_ID",
+        DEFAULT_ID_PROPERTY,
+        "the property that names each field (a feature without it uses its own `id`)",
+        _text,
     )
     local_roots: tuple[Path, ...] = _setting(
         "LANDSAT_LOCAL_ROOTS",
@@ -380,6 +401,14 @@ class Settings:
                     variable, text, given_as=(given_as or {}).get(variable, variable)
                 )
         settings = cls(**values)
+        if settings.fields is not None:
+            try:
+                load_fields(settings.fields, settings.field_id)
+            except FieldsError as error:
+                raise SettingError(str(error)) from None
+            if settings.aoi is None:
+                # The AOI loader reads a FeatureCollection as the union of its features.
+                settings = dataclasses.replace(settings, aoi=str(settings.fields))
         if settings.start_date and settings.end_date and settings.start_date > settings.end_date:
             raise SettingError(
                 f"LANDSAT_START_DATE={settings.start_date.date().isoformat()} is after "

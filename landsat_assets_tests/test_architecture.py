@@ -23,6 +23,7 @@ PLAIN = (
     "settings",
     "provenance",
     "devserver",
+    "fields",
 )
 """The functional core: plain Python, numpy, rasterio, pystac; tested without Dagster."""
 
@@ -30,7 +31,7 @@ LAYERS = [
     PLAIN,
     ("resources", "partitions"),
     ("io_managers",),
-    ("automation", "assets", "jobs", "materializations"),
+    ("automation", "assets", "jobs", "materializations", "inflight"),
     ("freshness", "sensors", "runner", "definitions"),
     ("cli",),
 ]

@@ -9,6 +9,7 @@ from landsat_assets import cli
 from landsat_assets.cli import root_cause
 from landsat_assets_tests.support.cli import landsat_assets
 from landsat_assets_tests.support.deployment import POSTGRES_INSTANCE, dagster_home
+from landsat_assets_tests.support.fields import FIELDS, write_fields
 from landsat_assets_tests.support.processes import free_port
 from landsat_assets_tests.support.rasters import synthetic_scene
 
@@ -181,3 +182,43 @@ def test_a_negative_bbox_reaches_the_settings_check(monkeypatch, capsys, tmp_pat
     monkeypatch.chdir(tmp_path)
     assert cli.main(["run", "--aoi", "-200,39.9,-105.1,40.1"]) == 2
     assert capsys.readouterr().err.startswith("error: --aoi='-200,39.9,-105.1,40.1': bbox")
+
+
+def test_run_with_fields_then_the_fields_command(tmp_path, small_demo_catalog):
+    fields = write_fields(tmp_path / "fields.geojson")
+    env = {
+        "DAGSTER_HOME": str(tmp_path / "home"),
+        "LANDSAT_STORAGE": str(tmp_path / "data"),
+        "LANDSAT_STAC_URL": str(small_demo_catalog),
+        "LANDSAT_END_DATE": "2023-02-15",
+    }
+    run = landsat_assets("run", "--fields", str(fields), env=env, cwd=tmp_path)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert f"Fields ({len(FIELDS)}; every row: landsat-assets fields)" in run.stdout
+    assert "plot-7" in run.stdout
+
+    as_json = landsat_assets("fields", "--json", "--field", "town", env=env, cwd=tmp_path)
+    assert as_json.returncode == 0, as_json.stderr
+    rows = json.loads(as_json.stdout)
+    assert rows and {r["field_id"] for r in rows} == {"town"}
+    assert {"scene_id", "clear_fraction", "status", "ndvi_p90", "cover"} <= set(rows[0])
+
+    as_csv = landsat_assets("fields", "--csv", env=env, cwd=tmp_path)
+    assert as_csv.returncode == 0, as_csv.stderr
+    assert as_csv.stdout.splitlines()[0].startswith("scene_id,datetime,platform")
+    assert len(as_csv.stdout.splitlines()) == len(rows) * len(FIELDS) + 1
+
+    unknown = landsat_assets("fields", "--field", "nowhere", env=env, cwd=tmp_path)
+    assert unknown.returncode == 2
+    assert unknown.stderr.strip() == "error: --field nowhere: no such field in the time series"
+
+
+def test_a_bad_fields_file_is_one_line(tmp_path, small_demo_catalog):
+    bad = tmp_path / "fields.geojson"
+    bad.write_text('{"type": "FeatureCollection", "features": []}')
+    env = {"DAGSTER_HOME": str(tmp_path / "home"), "LANDSAT_STAC_URL": str(small_demo_catalog)}
+    run = landsat_assets("run", "--fields", str(bad), env=env, cwd=tmp_path)
+    assert run.returncode == 2
+    assert run.stderr.strip() == (
+        f"error: fields file {bad}: the FeatureCollection has no features"
+    )

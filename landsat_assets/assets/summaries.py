@@ -1,7 +1,18 @@
 """Per-scene statistics rows and the all-scenes summary, table and plot."""
 
+from collections.abc import Iterable
+
 import pandas as pd
-from dagster import AssetExecutionContext, MetadataValue, Output, TableColumn, TableSchema, asset
+from dagster import (
+    AssetExecutionContext,
+    AssetKey,
+    AssetsDefinition,
+    MetadataValue,
+    Output,
+    TableColumn,
+    TableSchema,
+    asset,
+)
 from dagster._core.definitions.data_version import CODE_VERSION_TAG
 
 from landsat_assets.assets.common import STORAGE_METADATA, per_scene, png_markdown, stored_at
@@ -110,12 +121,15 @@ SUMMARY_FINGERPRINT = "fingerprint"
 )
 def ndvi_summary(context: AssetExecutionContext, storage: LandsatStorage) -> Output[pd.DataFrame]:
     tables = TableIOManager(storage=storage)
-    previous, cursor, refresh = _previous_summary(context, tables)
+    previous, cursor, refresh = previous_table(context, tables, STATS_COLUMNS)
     changed, newest = partitions_materialized_after(context.instance, scene_ndvi_stats.key, cursor)
-    current = _made_with_current_settings(context, changed)
+    current = made_with_current_settings(context, changed, STATS_CHAIN)
     table = merge_rows(
-        previous,
-        {key: _stored_row(tables, key) if key in current else None for key in sorted(changed)},
+        summarize([]) if previous is None else previous,
+        {
+            key: stored_rows(tables, scene_ndvi_stats.key, key) if key in current else None
+            for key in sorted(changed)
+        },
     )
     counts = table["status"].value_counts()
     return Output(
@@ -135,17 +149,17 @@ def ndvi_summary(context: AssetExecutionContext, storage: LandsatStorage) -> Out
     )
 
 
-def _previous_summary(
-    context: AssetExecutionContext, tables: TableIOManager
-) -> tuple[pd.DataFrame, int | None, str]:
-    """The stored summary to refresh, the newest statistics event it includes, and how it is
-    refreshed: "incremental", or "full" with the reason the stored table cannot be trusted
-    to be what the last materialization recorded (then every scene's row is read)."""
-    empty = summarize([])
+def previous_table(
+    context: AssetExecutionContext, tables: TableIOManager, columns: Iterable[str]
+) -> tuple[pd.DataFrame | None, int | None, str]:
+    """The stored table to refresh (None: rebuild from every scene), the newest per-scene
+    event it includes, and how it is refreshed: "incremental", or "full" with the reason the
+    stored table cannot be trusted to be what the last materialization recorded. The table
+    must start with `columns`."""
     event = context.instance.get_latest_materialization_event(context.asset_key)
     materialization = None if event is None else event.asset_materialization
     if materialization is None:
-        return empty, None, "full: first summary"
+        return None, None, "full: first summary"
     metadata = materialization.metadata
     code_version = context.assets_def.code_versions_by_key[context.asset_key]
     store = tables.storage.store()
@@ -153,34 +167,38 @@ def _previous_summary(
     cursor = metadata.get(SUMMARY_CURSOR)
     link = metadata.get(STORAGE_METADATA)
     if (materialization.tags or {}).get(CODE_VERSION_TAG) != code_version or cursor is None:
-        return empty, None, "full: the summary's code changed"
+        return None, None, "full: the summary's code changed"
     if link is None or str(link.value) != store.uri(key):
-        return empty, None, "full: LANDSAT_STORAGE changed"
+        return None, None, "full: LANDSAT_STORAGE changed"
     try:
         table = tables.decode(store, key)
     except (OSError, ValueError) as error:
         context.log.warning(f"{store.uri(key)} unreadable ({error}); rebuilding it")
-        return empty, None, "full: the stored summary is missing or unreadable"
+        return None, None, "full: the stored summary is missing or unreadable"
     fingerprint = metadata.get(SUMMARY_FINGERPRINT)
+    expected = list(columns)
     if (
-        list(table.columns) != list(STATS_COLUMNS)
+        list(table.columns)[: len(expected)] != expected
         or fingerprint is None
         or fingerprint.value != table_fingerprint(table)
     ):
-        return empty, None, "full: the stored summary is not the one last materialized"
+        return None, None, "full: the stored summary is not the one last materialized"
     previous = int(cursor.value)
     return table, None if previous < 0 else previous, "incremental"
 
 
-def _made_with_current_settings(context: AssetExecutionContext, partitions: set[str]) -> set[str]:
-    """Those of `partitions` whose statistics and every product they were made from were last
-    materialized with the current code and settings (their recorded code versions are the
-    current ones). The others, such as scenes of an earlier AOI that the current search no
-    longer finds, are left out of the summary: it never mixes rows of different settings.
-    The current settings are those of the summary's own code version (provenance.py)."""
+def made_with_current_settings(
+    context: AssetExecutionContext, partitions: set[str], chain: Iterable[AssetsDefinition]
+) -> set[str]:
+    """Those of `partitions` whose products in `chain` (a per-scene table and every product
+    it is made from) were last materialized with the current code and settings: their
+    recorded code versions are the current ones. The others, such as scenes of an earlier AOI
+    that the current search no longer finds, are left out of a summary: it never mixes rows
+    of different settings. The current settings are those of the summary's own code version
+    (provenance.py)."""
     values = settings_in(context.assets_def.code_versions_by_key[context.asset_key])
     kept = set(partitions)
-    for product in STATS_CHAIN:
+    for product in chain:
         base = product.code_versions_by_key[product.key] or ""
         current = versioned(base, product.key.to_user_string(), values)
         facts = latest_product_facts(context.instance, product.key, kept)
@@ -188,17 +206,17 @@ def _made_with_current_settings(context: AssetExecutionContext, partitions: set[
     return kept
 
 
-def _stored_row(tables: TableIOManager, partition: str) -> pd.DataFrame | None:
-    """A scene's stored statistics row (None when it has none); an unreadable one fails the
-    refresh naming its file, rather than leaving the scene out of the summary."""
+def stored_rows(tables: TableIOManager, asset_key: AssetKey, partition: str) -> pd.DataFrame | None:
+    """A scene's stored rows of `asset_key` (None when it has none); an unreadable file fails
+    the refresh naming it, rather than leaving the scene out of the summary."""
     store = tables.storage.store()
-    key = tables.key_for(scene_ndvi_stats.key, partition)
+    key = tables.key_for(asset_key, partition)
     if not store.exists(key):
         return None
     try:
         return tables.decode(store, key)
     except (OSError, ValueError) as error:
-        raise StorageError(f"{store.uri(key)}: unreadable statistics row ({error})") from None
+        raise StorageError(f"{store.uri(key)}: unreadable per-scene table ({error})") from None
 
 
 @asset(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import io
+import math
 from collections.abc import Mapping, Sequence
 
 import matplotlib
@@ -12,6 +13,7 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 import rasterio
 from matplotlib import colormaps
 from matplotlib.cm import ScalarMappable
@@ -144,4 +146,42 @@ def timeseries_plot(
     if processed or filtered:
         axes.legend(loc="lower right", fontsize=8)
     figure.autofmt_xdate()
+    return _png(figure)
+
+
+FIELD_PANELS = 12
+"""Fields the field plot shows, the most variable first."""
+
+
+def field_timeseries_plot(
+    table: pd.DataFrame, index: str = "ndvi", panels: int = FIELD_PANELS
+) -> bytes:
+    """Small multiples of each field's mean index over time, for the `panels` fields whose
+    mean varies most between scenes; scenes where a field was filtered for clouds are marked
+    on its time axis. Every panel shares the index's -1..1 scale."""
+    column = f"{index}_mean"
+    processed = table[table["status"] == SceneStatus.PROCESSED]
+    spread = processed.groupby("field_id")[column].std().fillna(0.0)
+    shown = list(spread.sort_values(ascending=False, kind="stable").index[:panels])
+    if not shown:
+        shown = list(dict.fromkeys(table["field_id"]))[:panels]
+    columns = min(4, max(1, len(shown)))
+    rows = max(1, math.ceil(len(shown) / columns))
+    figure, grid = plt.subplots(
+        rows, columns, figsize=(3 * columns, 2.2 * rows), sharex=True, sharey=True, squeeze=False
+    )
+    for axes in grid.flat[len(shown) :]:
+        axes.set_visible(False)
+    for axes, field_id in zip(grid.flat, shown, strict=False):
+        rows_of_field = table[table["field_id"] == field_id]
+        ok = rows_of_field[rows_of_field["status"] == SceneStatus.PROCESSED]
+        axes.plot(ok["datetime"], ok[column], "o-", color="#1a9850", markersize=3)
+        cloudy = rows_of_field[rows_of_field["status"] == SceneStatus.FILTERED_CLOUDY]
+        axes.plot(cloudy["datetime"], [-0.95] * len(cloudy), "x", color="#777", markersize=4)
+        axes.set_title(str(field_id), fontsize=9)
+        axes.set_ylim(-1, 1)
+        axes.grid(alpha=0.3)
+    figure.supylabel(f"field mean {index.upper()}")
+    figure.autofmt_xdate()
+    figure.tight_layout()
     return _png(figure)

@@ -1,0 +1,169 @@
+"""Per-field statistics (LANDSAT_FIELDS): one table per scene, the fields' time series and
+its plot. Defined only when fields are configured (`definitions.build_definitions`)."""
+
+import pandas as pd
+from dagster import AssetExecutionContext, MetadataValue, Output, TableColumn, TableSchema, asset
+
+from landsat_assets.assets.common import per_scene, png_markdown, stored_at
+from landsat_assets.assets.indices import band_scale
+from landsat_assets.assets.scenes import landsat_scene, scene_bands
+from landsat_assets.assets.summaries import (
+    SUMMARY_CURSOR,
+    SUMMARY_FINGERPRINT,
+    made_with_current_settings,
+    previous_table,
+    stored_rows,
+)
+from landsat_assets.automation import SCENE_FOLLOWS_UPSTREAM
+from landsat_assets.fields import Field
+from landsat_assets.io_managers.products import StoredRaster, TableIOManager
+from landsat_assets.materializations import partitions_materialized_after
+from landsat_assets.resources.fields import LandsatFields
+from landsat_assets.resources.processing import SceneProcessing
+from landsat_assets.resources.storage import LandsatStorage
+from landsat_assets.science.bands import band_number
+from landsat_assets.science.blocks import BandSource
+from landsat_assets.science.field_table import (
+    FIELD_COLUMNS,
+    field_rows,
+    timeseries,
+    unmeasured_rows,
+)
+from landsat_assets.science.preview import fewer_colours, field_timeseries_plot
+from landsat_assets.science.status import SceneStatus, SceneVerdict
+from landsat_assets.science.summary import table_fingerprint
+from landsat_assets.science.zonal import field_statistics
+from landsat_assets.stac.aoi import Aoi, footprint_intersects
+from landsat_assets.stac.scene import SceneRecord
+
+PLOT_COLOURS = 64
+
+
+def fields_schema(table: pd.DataFrame) -> TableSchema:
+    return TableSchema(
+        columns=[TableColumn(name, str(dtype)) for name, dtype in table.dtypes.items()]
+    )
+
+
+def fields_on_scene(fields: tuple[Field, ...], record: SceneRecord) -> list[Field]:
+    """The fields that the scene's footprint touches (all of them when it has none)."""
+    if record.geometry is None:
+        return list(fields)
+    return [f for f in fields if footprint_intersects(Aoi(f.geometry, f.id), record.geometry)]
+
+
+@asset(
+    **per_scene,
+    group_name="fields",
+    kinds={"parquet"},
+    code_version="1",
+    automation_condition=SCENE_FOLLOWS_UPSTREAM,
+    io_manager_key="table_io_manager",
+    description="One row per field the scene touches: pixel counts, the field's own clear "
+    "fraction and status (each field is filtered for clouds on its own), and NDVI mean, "
+    "median, std, min, max, p10 and p90 over its clear pixels. A pixel belongs to a field "
+    "when its centre is inside the polygon.",
+)
+def field_stats(
+    context: AssetExecutionContext,
+    landsat_scene: dict[str, SceneRecord],
+    scene_bands: dict[str, StoredRaster | None],
+    processing: SceneProcessing,
+    fields: LandsatFields,
+    storage: LandsatStorage,
+) -> dict[str, pd.DataFrame]:
+    loaded = fields.load()
+    tables: dict[str, pd.DataFrame] = {}
+    for key in context.partition_keys:
+        record, bands = landsat_scene[key], scene_bands[key]
+        touched = fields_on_scene(loaded.fields, record)
+        if bands is None:
+            verdict = SceneVerdict(SceneStatus.NO_DATA, "the AOI misses the scene")
+            table = unmeasured_rows(record, touched, verdict)
+        else:
+            results = field_statistics(
+                key,
+                BandSource(bands.uri, band_number("red")),
+                BandSource(bands.uri, band_number("nir08")),
+                BandSource(bands.uri, band_number("qa_pixel")),
+                [f.geometry for f in touched],
+                red_scale=band_scale(bands, "red"),
+                nir_scale=band_scale(bands, "nir08"),
+                usable_classes=processing.usable(),
+                min_clear_fraction=processing.min_clear_fraction,
+                workers=processing.readers_for(bands.uri),
+            )
+            table = field_rows(record, touched, results)
+        counts = table["status"].value_counts()
+        context.add_asset_metadata(
+            {
+                "fields": len(table),
+                **{f"fields_{status}": int(n) for status, n in counts.items()},
+                **stored_at(storage, TableIOManager, context.asset_key, key),
+            },
+            partition_key=key,
+        )
+        tables[key] = table
+    return tables
+
+
+FIELD_CHAIN = (landsat_scene, scene_bands, field_stats)
+"""A scene's field rows and every product they are made from."""
+
+
+@asset(
+    deps=[field_stats],
+    group_name="field_summaries",
+    kinds={"parquet"},
+    code_version="1",
+    io_manager_key="table_io_manager",
+    description="Every scene x field row in one table, sorted by acquisition time and field. "
+    "A refresh reads the stored table and the rows of the scenes whose field statistics "
+    "changed since; only rows made with the current settings and fields are kept.",
+)
+def field_timeseries(
+    context: AssetExecutionContext, storage: LandsatStorage
+) -> Output[pd.DataFrame]:
+    tables = TableIOManager(storage=storage)
+    previous, cursor, refresh = previous_table(context, tables, FIELD_COLUMNS)
+    changed, newest = partitions_materialized_after(context.instance, field_stats.key, cursor)
+    current = made_with_current_settings(context, changed, FIELD_CHAIN)
+    kept = None if previous is None else previous[~previous["scene_id"].isin(list(changed))]
+    table = timeseries(
+        [kept, *(stored_rows(tables, field_stats.key, key) for key in sorted(current))]
+    )
+    counts = table["status"].value_counts()
+    return Output(
+        table,
+        metadata={
+            "dagster/column_schema": fields_schema(table),
+            "dagster/row_count": len(table),
+            "fields": int(table["field_id"].nunique()),
+            **{f"rows_{status}": int(n) for status, n in counts.items()},
+            "refresh": refresh,
+            "rows_read": len(current),
+            "rows_left_out": MetadataValue.int(len(changed) - len(current)),
+            SUMMARY_FINGERPRINT: table_fingerprint(table),
+            SUMMARY_CURSOR: MetadataValue.int(-1 if newest is None else newest),
+            **stored_at(storage, TableIOManager, context.asset_key),
+            "preview": MetadataValue.md(table.tail(20).to_markdown(index=False)),
+        },
+    )
+
+
+@asset(
+    group_name="field_summaries",
+    kinds={"png"},
+    code_version="1",
+    io_manager_key="png_io_manager",
+    description="Mean NDVI over time of the fields whose NDVI varies most (up to 12 panels); "
+    "scenes where a field was filtered for clouds are marked on its axis.",
+)
+def field_timeseries_chart(field_timeseries: pd.DataFrame) -> Output[bytes]:
+    png = field_timeseries_plot(field_timeseries)
+    inline = fewer_colours(png, PLOT_COLOURS)
+    return Output(png, metadata={"plot": png_markdown(inline, "Field NDVI time series")})
+
+
+FIELD_ASSETS = [field_stats]
+FIELD_SUMMARY_ASSETS = [field_timeseries, field_timeseries_chart]

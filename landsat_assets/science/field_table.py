@@ -1,0 +1,117 @@
+"""The per-field rows of a scene (`field_stats`) and the fields' time series table
+(`field_timeseries`), with the fields' own properties as extra columns."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+
+import pandas as pd
+
+from landsat_assets.fields import Field
+from landsat_assets.science.status import SceneVerdict
+from landsat_assets.science.zonal import STATISTIC_NAMES, FieldResult
+from landsat_assets.stac.scene import SceneRecord
+
+INDICES = ("ndvi",)
+"""The indices whose statistics the field tables carry."""
+
+FIELD_COLUMNS: dict[str, str] = {
+    "scene_id": "string",
+    "datetime": "datetime64[us, UTC]",
+    "platform": "string",
+    "wrs_path": "string",
+    "wrs_row": "string",
+    "field_id": "string",
+    "pixel_count": "int64",
+    "valid_pixel_count": "int64",
+    "clear_fraction": "float64",
+    "status": "string",
+    "reason": "string",
+    **{f"{index}_{name}": "float64" for index in INDICES for name in STATISTIC_NAMES},
+}
+"""Columns of every field table, before the fields' properties, with their pandas dtypes."""
+
+
+def field_rows(
+    record: SceneRecord, fields: Sequence[Field], results: Sequence[FieldResult]
+) -> pd.DataFrame:
+    """One row per field for one scene. Statistics are given only for processed fields."""
+    rows = []
+    for field, result in zip(fields, results, strict=True):
+        processed = result.verdict.status.value == "processed"
+        rows.append(
+            {
+                **_scene_columns(record, field, result.verdict),
+                "pixel_count": result.pixel_count,
+                "valid_pixel_count": int(result.statistics["valid_pixel_count"]),
+                "clear_fraction": math.nan if result.mask is None else result.mask.clear_fraction,
+                **{
+                    f"ndvi_{name}": float(result.statistics[name]) if processed else math.nan
+                    for name in STATISTIC_NAMES
+                },
+            }
+        )
+    return with_properties(pd.DataFrame(rows, columns=list(FIELD_COLUMNS)), fields)
+
+
+def unmeasured_rows(
+    record: SceneRecord, fields: Sequence[Field], verdict: SceneVerdict
+) -> pd.DataFrame:
+    """Rows for fields of a scene that has no pixels to measure them on (the AOI misses it)."""
+    rows = [
+        {
+            **_scene_columns(record, field, verdict),
+            "pixel_count": 0,
+            "valid_pixel_count": 0,
+            "clear_fraction": math.nan,
+            **{f"ndvi_{name}": math.nan for name in STATISTIC_NAMES},
+        }
+        for field in fields
+    ]
+    return with_properties(pd.DataFrame(rows, columns=list(FIELD_COLUMNS)), fields)
+
+
+def _scene_columns(record: SceneRecord, field: Field, verdict: SceneVerdict) -> dict[str, object]:
+    return {
+        "scene_id": record.scene_key,
+        "datetime": record.datetime,
+        "platform": record.platform,
+        "wrs_path": record.wrs_path,
+        "wrs_row": record.wrs_row,
+        "field_id": field.id,
+        "status": verdict.status.value,
+        "reason": verdict.reason or "",
+    }
+
+
+def with_properties(table: pd.DataFrame, fields: Sequence[Field]) -> pd.DataFrame:
+    """`table` typed, with one column per property of the fields (joined on `field_id`). A
+    property whose values are not all numbers becomes text, so any file stores."""
+    table = table.astype(FIELD_COLUMNS)
+    names = [n for n in dict.fromkeys(k for f in fields for k in f.properties) if n not in table]
+    for name in names:
+        values = {f.id: f.properties.get(name) for f in fields}
+        column = table["field_id"].map(values)
+        numeric = all(
+            isinstance(v, int | float) and not isinstance(v, bool)
+            for v in values.values()
+            if v is not None
+        )
+        table[name] = column.astype("float64") if numeric else column.map(_text).astype("string")
+    return table
+
+
+def _text(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+def timeseries(frames: Iterable[pd.DataFrame | None]) -> pd.DataFrame:
+    """Every scene x field row in one table, sorted by acquisition time, then field id."""
+    parts = [frame for frame in frames if frame is not None and len(frame)]
+    if not parts:
+        return pd.DataFrame({c: pd.Series(dtype=t) for c, t in FIELD_COLUMNS.items()})
+    table = pd.concat(parts, ignore_index=True)
+    return table.sort_values(["datetime", "scene_id", "field_id"], kind="stable").reset_index(
+        drop=True
+    )
