@@ -7,6 +7,18 @@ DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 DEMO_CATALOG := demo-catalog/catalog.json
 export DAGSTER_HOME
 
+# On the demo catalog, `make demo` and `make dev` measure the demo fields as well, keeping the
+# demo AOI; a LANDSAT_STAC_URL, LANDSAT_AOI or LANDSAT_FIELDS of your own takes precedence.
+DEMO_ENV :=
+ifeq ($(origin LANDSAT_STAC_URL),undefined)
+ifeq ($(origin LANDSAT_FIELDS),undefined)
+DEMO_ENV += LANDSAT_FIELDS=landsat_assets/demo/fields.geojson
+endif
+ifeq ($(origin LANDSAT_AOI),undefined)
+DEMO_ENV += LANDSAT_AOI=landsat_assets/demo/aoi.geojson
+endif
+endif
+
 .PHONY: install demo dev test lint bench clean
 
 $(PY):
@@ -28,13 +40,13 @@ $(DEMO_CATALOG): | $(INSTALLED)
 	$(VENV)/bin/landsat-assets demo-catalog build --out demo-catalog
 
 demo: $(INSTALLED) $(DEMO_CATALOG) $(DAGSTER_HOME)/dagster.yaml
-	$(VENV)/bin/landsat-assets run
+	$(DEMO_ENV) $(VENV)/bin/landsat-assets run
 
 DEV_PORT ?= 3000
 
 # `dagster dev` under a supervisor that stops it within seconds of SIGTERM (devserver.py).
 dev: $(INSTALLED) $(DEMO_CATALOG) $(DAGSTER_HOME)/dagster.yaml
-	$(PY) -m landsat_assets.devserver --host 127.0.0.1 --port $(DEV_PORT) -w workspace.yaml
+	$(DEMO_ENV) $(PY) -m landsat_assets.devserver --host 127.0.0.1 --port $(DEV_PORT) -w workspace.yaml
 
 test: $(INSTALLED)
 	$(VENV)/bin/ruff check landsat_assets landsat_assets_tests
