@@ -11,6 +11,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+import matplotlib.dates as mdates
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -153,6 +154,16 @@ FIELD_PANELS = 12
 """Fields the field plot shows, the most variable first."""
 
 
+def most_variable_fields(table: pd.DataFrame, column: str, count: int) -> list[str]:
+    """The `count` fields whose `column` varies most over their processed scenes (by
+    standard deviation, ties in field order); fields never processed come last."""
+    processed = table[table["status"] == SceneStatus.PROCESSED]
+    spread = processed.groupby("field_id", sort=True)[column].std().fillna(0.0)
+    ranked = list(spread.sort_values(ascending=False, kind="stable").index)
+    never = sorted(set(table["field_id"]) - set(ranked))
+    return [*ranked, *never][:count]
+
+
 def field_timeseries_plot(
     table: pd.DataFrame, index: str = "ndvi", panels: int = FIELD_PANELS
 ) -> bytes:
@@ -160,11 +171,7 @@ def field_timeseries_plot(
     mean varies most between scenes; scenes where a field was filtered for clouds are marked
     on its time axis. Every panel shares the index's -1..1 scale."""
     column = f"{index}_mean"
-    processed = table[table["status"] == SceneStatus.PROCESSED]
-    spread = processed.groupby("field_id")[column].std().fillna(0.0)
-    shown = list(spread.sort_values(ascending=False, kind="stable").index[:panels])
-    if not shown:
-        shown = list(dict.fromkeys(table["field_id"]))[:panels]
+    shown = most_variable_fields(table, column, panels)
     columns = min(4, max(1, len(shown)))
     rows = max(1, math.ceil(len(shown) / columns))
     figure, grid = plt.subplots(
@@ -181,7 +188,10 @@ def field_timeseries_plot(
         axes.set_title(str(field_id), fontsize=9)
         axes.set_ylim(-1, 1)
         axes.grid(alpha=0.3)
+        locator = mdates.AutoDateLocator(maxticks=4)
+        axes.xaxis.set_major_locator(locator)
+        axes.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+        axes.tick_params(labelsize=8)
     figure.supylabel(f"field mean {index.upper()}")
-    figure.autofmt_xdate()
     figure.tight_layout()
     return _png(figure)

@@ -24,7 +24,10 @@ from dagster import DagsterInstance
 from dagster._core.instance.ref import InstanceRef
 from playwright.sync_api import Browser, Expect, FloatRect, Locator, Page, sync_playwright
 
+from landsat_assets.assets.fields import FIELD_ASSETS, FIELD_SUMMARY_ASSETS
 from landsat_assets.definitions import build_definitions
+from landsat_assets.demo import DEMO_AOI_PATH
+from landsat_assets.demo.fields import DEMO_FIELDS_PATH
 from landsat_assets.jobs import SCENE_ASSETS, SUMMARY_ASSETS
 from landsat_assets.runner import run_pipeline
 from landsat_assets.sensors import SENSOR_NAME
@@ -59,7 +62,10 @@ pytestmark = [
 
 README_IMAGES = REPO_ROOT / "docs" / "images"
 BIN = Path(sys.executable).parent
-ASSET_NAMES = [asset.key.path[-1] for asset in (*SCENE_ASSETS, *SUMMARY_ASSETS)]
+ASSET_NAMES = [
+    asset.key.path[-1]
+    for asset in (*SCENE_ASSETS, *SUMMARY_ASSETS, *FIELD_ASSETS, *FIELD_SUMMARY_ASSETS)
+]
 # Loading the code location and the first GraphQL answers take a few seconds on a busy machine.
 expect = Expect()
 expect.set_options(timeout=30_000)
@@ -101,6 +107,8 @@ def deployment(tmp_path_factory, small_demo_catalog: Path) -> Iterator[Deploymen
         "DAGSTER_HOME": str(home),
         "LANDSAT_STAC_URL": str(catalog / "catalog.json"),
         "LANDSAT_STORAGE": str(root / "storage"),
+        "LANDSAT_AOI": str(DEMO_AOI_PATH),
+        "LANDSAT_FIELDS": str(DEMO_FIELDS_PATH),
     }
     defs = build_definitions({**os.environ, **env})
     scenes = defs.resources["catalog"].search()
@@ -266,18 +274,7 @@ def test_ndvi_materialization_shows_the_preview(
     metadata = page.locator("tr")
     status = metadata.filter(has=page.get_by_text("status", exact=True))
     expect(status.get_by_text("processed", exact=True), deployment.logs()).to_be_visible()
-    preview = metadata.filter(has=page.get_by_text("preview", exact=True))
-    shown = f"img[src^='data:image/png;base64,'][alt='NDVI {key}']"
-    image = preview.locator(shown)
-    link = preview.get_by_text("[Show Markdown]")
-    # The UI shows Markdown of 1,000 characters or more behind a link: wait for either.
-    expect(image.or_(link)).to_be_visible()
-    if not image.count():
-        link.click()
-        image = page.get_by_role("dialog").locator(shown)
-    expect(image).to_be_visible()
-    decoded = image.evaluate("img => img.complete ? [img.naturalWidth, img.naturalHeight] : null")
-    assert decoded and min(decoded) > 0, f"the browser could not decode the preview: {decoded}"
+    inline_image(page, "preview", f"NDVI {key}")
     keep_screenshot(page, screenshots, "ndvi-preview.png")
     # The colour scale is the asset's, shown once with its description, not in every event.
     page.keyboard.press("Escape")
@@ -290,6 +287,33 @@ def test_ndvi_materialization_shows_the_preview(
     legend = description.locator("img[src^='data:image/png;base64,'][alt='legend']")
     expect(legend).to_be_visible()
     keep_screenshot(page, screenshots, "ndvi-legend.png")
+
+
+def inline_image(page: Page, entry: str, alt: str) -> Locator:
+    """The PNG shown in metadata entry `entry`, decoded by the browser. The UI shows Markdown
+    of 1,000 characters or more behind a [Show Markdown] link: wait for either, open it."""
+    row = page.locator("tr").filter(has=page.get_by_text(entry, exact=True))
+    shown = f"img[src^='data:image/png;base64,'][alt='{alt}']"
+    image = row.locator(shown)
+    link = row.get_by_text("[Show Markdown]")
+    expect(image.or_(link)).to_be_visible()
+    if not image.count():
+        link.click()
+        image = page.get_by_role("dialog").locator(shown)
+    expect(image).to_be_visible()
+    decoded = image.evaluate("img => img.complete ? [img.naturalWidth, img.naturalHeight] : null")
+    assert decoded and min(decoded) > 0, f"the browser could not decode {alt}: {decoded}"
+    return image
+
+
+def test_field_chart_and_table_schema(deployment: Deployment, page: Page, screenshots) -> None:
+    page.goto(f"{deployment.url}/assets/field_timeseries_chart?view=events")
+    inline_image(page, "plot", "Field NDVI time series")
+    keep_screenshot(page, screenshots, "field-chart.png")
+    page.keyboard.press("Escape")
+    page.goto(f"{deployment.url}/assets/field_timeseries?view=overview")
+    for column in ("field_id", "clear_fraction", "ndvi_p90", "cover"):
+        expect(page.get_by_text(column, exact=True).first, deployment.logs()).to_be_visible()
 
 
 def test_scene_sensor_is_listed_and_running(
