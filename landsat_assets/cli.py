@@ -10,9 +10,9 @@ import re
 import shutil
 import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import OperationalError
 
@@ -21,6 +21,10 @@ from landsat_assets.settings import Settings, parse_setting
 from landsat_assets.stac.scene import USGS_SR_OFFSET, USGS_SR_SCALE
 from landsat_assets.stores import check_writable_folder
 from landsat_assets.urls import redact_text
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from dagster import Definitions
 
 DEFAULT_DAGSTER_HOME = Path(".dagster_home")
 REPO_INSTANCE_CONFIG = Path(__file__).resolve().parent.parent / "dagster.yaml"
@@ -142,18 +146,27 @@ def command_summary(args: argparse.Namespace) -> int:
     defs = build_definitions(command_settings(args))
     table = load_summary(defs)
     if table is None:
-        print(
-            f"no summary in {defs.resources['storage'].store().uri('')}: "
-            "run `landsat-assets run` first",
-            file=sys.stderr,
-        )
-        return 1
+        return _nothing_yet(defs, "summary", "run `landsat-assets run` first")
+    _print_table(table, args, format_summary_table)
+    return 0
+
+
+def _nothing_yet(defs: Definitions, what: str, hint: str) -> int:
+    print(f"no {what} in {defs.resources['storage'].store().uri('')}: {hint}", file=sys.stderr)
+    return 1
+
+
+def _print_table(
+    table: pd.DataFrame, args: argparse.Namespace, readable: Callable[[pd.DataFrame], str]
+) -> None:
+    """`table` as JSON row objects (`--json`), CSV (`--csv`) or `readable` text."""
     if args.json:
         rows = [_clean_floats(row) for row in table.to_dict(orient="records")]
         print(json.dumps(rows, default=_json_default, indent=2))
+    elif getattr(args, "csv", False):
+        print(table.to_csv(index=False), end="")
     else:
-        print(format_summary_table(table))
-    return 0
+        print(readable(table))
 
 
 def command_fields(args: argparse.Namespace) -> int:
@@ -163,24 +176,15 @@ def command_fields(args: argparse.Namespace) -> int:
     defs = build_definitions(command_settings(args))
     table = load_field_timeseries(defs)
     if table is None:
-        print(
-            f"no field time series in {defs.resources['storage'].store().uri('')}: "
-            "run `landsat-assets run --fields FILE` first",
-            file=sys.stderr,
+        return _nothing_yet(
+            defs, "field time series", "run `landsat-assets run --fields FILE` first"
         )
-        return 1
     if args.field:
         unknown = sorted(set(args.field) - set(table["field_id"]))
         if unknown:
             raise InputError(f"--field {', '.join(unknown)}: no such field in the time series")
         table = table[table["field_id"].isin(args.field)]
-    if args.json:
-        rows = [_clean_floats(row) for row in table.to_dict(orient="records")]
-        print(json.dumps(rows, default=_json_default, indent=2))
-    elif args.csv:
-        print(table.to_csv(index=False), end="")
-    else:
-        print(format_field_table(table))
+    _print_table(table, args, format_field_table)
     return 0
 
 

@@ -67,6 +67,29 @@ def ndvi_block(
     return result
 
 
+def classified_ndvi(
+    red_dn: np.ndarray,
+    nir_dn: np.ndarray,
+    qa_pixel: np.ndarray,
+    usable_lookup: np.ndarray,
+    red_scale: tuple[float, float],
+    nir_scale: tuple[float, float],
+) -> tuple[np.ndarray, np.ndarray]:
+    """A block's `MaskClass` codes and its NDVI, masked by the usable classes (a lookup from
+    `qa.usable_lookup`); scales are (scale, offset) pairs."""
+    classes = qa.classify(qa_pixel)
+    ndvi = ndvi_block(
+        red_dn,
+        nir_dn,
+        np.take(usable_lookup, classes),
+        red_scale=red_scale[0],
+        red_offset=red_scale[1],
+        nir_scale=nir_scale[0],
+        nir_offset=nir_scale[1],
+    )
+    return classes, ndvi
+
+
 @dataclass(frozen=True)
 class NdviResult:
     verdict: SceneVerdict
@@ -112,19 +135,9 @@ def write_ndvi(
         }
 
     def compute(_window: rasterio.windows.Window, arrays: list[np.ndarray]):
-        red_dn, nir_dn, qa_pixel = arrays
-        classes = qa.classify(qa_pixel)
+        classes, ndvi = classified_ndvi(*arrays, lookup, red_scale, nir_scale)
         block_counts = ClassCounts()
         block_counts.add(classes)
-        ndvi = ndvi_block(
-            red_dn,
-            nir_dn,
-            np.take(lookup, classes),
-            red_scale=red_scale[0],
-            red_offset=red_scale[1],
-            nir_scale=nir_scale[0],
-            nir_offset=nir_scale[1],
-        )
         block_statistics = NdviStatistics()
         block_statistics.add(ndvi)
         return ndvi, block_counts, block_statistics

@@ -35,7 +35,7 @@ from landsat_assets.science import qa
 from landsat_assets.science.bands import reading
 from landsat_assets.science.blocks import DEFAULT_WORKERS, BandSource, process_blocks
 from landsat_assets.science.masks import ClassCounts, MaskSummary
-from landsat_assets.science.ndvi import ndvi_block
+from landsat_assets.science.ndvi import classified_ndvi
 from landsat_assets.science.status import SceneStatus, SceneVerdict, decide_scene_status
 from landsat_assets.science.windows import block_windows
 
@@ -199,16 +199,7 @@ def field_statistics(
             lambda _w, arrays: arrays,
             workers=workers,
         ):
-            classes = qa.classify(qa_pixel)
-            ndvi = ndvi_block(
-                red_dn,
-                nir_dn,
-                np.take(lookup, classes),
-                red_scale=red_scale[0],
-                red_offset=red_scale[1],
-                nir_scale=nir_scale[0],
-                nir_offset=nir_scale[1],
-            )
+            classes, ndvi = classified_ndvi(red_dn, nir_dn, qa_pixel, lookup, red_scale, nir_scale)
             rows, cols = window.toslices()
             for labels in layers:
                 accumulator.add(labels[rows, cols], classes, ndvi)
