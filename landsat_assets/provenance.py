@@ -61,8 +61,11 @@ def setting_values(settings: Settings) -> dict[str, str]:
 
 
 def versioned(code_version: str, product: str, values: dict[str, str]) -> str:
-    """`code_version` of `product` followed by the settings that shape it."""
-    shaping = [f"{name}={values[name]}" for name in PRODUCT_SETTINGS.get(product, ())]
+    """`code_version` of `product` followed by the settings that shape it (those of them in
+    `values`: a product defined outside `build_definitions` carries none)."""
+    shaping = [
+        f"{name}={values[name]}" for name in PRODUCT_SETTINGS.get(product, ()) if name in values
+    ]
     return _SEPARATOR.join([code_version, *shaping])
 
 
