@@ -10,8 +10,9 @@ For each field the accumulator gives its `MaskClass` counts (so the same cloud r
 scene's decides the field's status, `status.decide_scene_status`) and the exact statistics
 of its valid index values: mean, population std, min, max, and the 10th, 50th and 90th
 percentiles with linear interpolation between ranks (numpy's default; the median of an even
-count is the mean of the two middle values, as for a scene). Values are kept until the end
-(8 bytes per pixel inside a field), so memory grows with the fields' area, not the scene's.
+count is the mean of the two middle values, as for a scene). Each block's valid values
+are grouped by field as they stream by and kept until the end (4 bytes per valid pixel
+inside a field), so memory grows with the fields' clear area, not the scene's.
 """
 
 from __future__ import annotations
@@ -49,19 +50,20 @@ _CLASSES = 256
 def overlap_layers(geometries: Sequence[BaseGeometry]) -> list[list[int]]:
     """The indices of `geometries` split into layers whose members do not overlap (they may
     touch), first fit in order: one layer when no two fields share area."""
+    tree = STRtree(list(geometries))
+    layer_of: list[int] = []
     layers: list[list[int]] = []
     for index, geometry in enumerate(geometries):
-        for layer in layers:
-            members = [geometries[i] for i in layer]
-            tree = STRtree(members)
-            if not any(
-                shapely.intersection(geometry, members[hit]).area > 0
-                for hit in tree.query(geometry)
-            ):
-                layer.append(index)
-                break
-        else:
-            layers.append([index])
+        taken = {
+            layer_of[other]
+            for other in tree.query(geometry)
+            if other < index and shapely.intersection(geometry, geometries[other]).area > 0
+        }
+        layer = next(n for n in range(len(layers) + 1) if n not in taken)
+        if layer == len(layers):
+            layers.append([])
+        layers[layer].append(index)
+        layer_of.append(layer)
     return layers
 
 
@@ -91,11 +93,12 @@ class FieldAccumulator:
 
     count: int
     class_counts: np.ndarray = field(init=False)
-    _labels: list[np.ndarray] = field(default_factory=list)
-    _values: list[np.ndarray] = field(default_factory=list)
+    _values: list[list[np.ndarray]] = field(init=False)
+    """Per field number (1-based; 0 unused), its valid index values block by block."""
 
     def __post_init__(self) -> None:
         self.class_counts = np.zeros((self.count + 1, _CLASSES), dtype=np.int64)
+        self._values = [[] for _ in range(self.count + 1)]
 
     def add(self, labels: np.ndarray, classes: np.ndarray, index: np.ndarray) -> None:
         """One block: field labels (int32, 0 = none), `MaskClass` codes, and the index
@@ -110,8 +113,21 @@ class FieldAccumulator:
         )
         values = index[inside]
         valid = ~np.isnan(values)
-        self._labels.append(field_labels[valid].astype(np.int32))
-        self._values.append(values[valid])
+        # Group the block's values by field: a stable sort of small integer labels is a
+        # radix sort (linear), and each field keeps only its own float32 values.
+        labels_of_values = field_labels[valid].astype(self._label_dtype)
+        values = values[valid]
+        if not values.size:
+            return
+        order = np.argsort(labels_of_values, kind="stable")
+        labels_of_values, values = labels_of_values[order], values[order]
+        present, starts = np.unique(labels_of_values, return_index=True)
+        for number, chunk in zip(present, np.split(values, starts[1:]), strict=True):
+            self._values[number].append(chunk)
+
+    @property
+    def _label_dtype(self) -> type[np.integer]:
+        return np.int16 if self.count < np.iinfo(np.int16).max else np.int32
 
     def counts_of(self, number: int) -> ClassCounts:
         """The `MaskClass` counts of field `number` (1-based)."""
@@ -122,14 +138,9 @@ class FieldAccumulator:
     def statistics(self) -> list[dict[str, float | int]]:
         """For each field in order: `valid_pixel_count` and the statistics of its values
         (NaN for a field without valid values)."""
-        labels = np.concatenate(self._labels) if self._labels else np.empty(0, np.int32)
-        values = np.concatenate(self._values) if self._values else np.empty(0, np.float32)
-        order = np.argsort(labels, kind="stable")
-        labels, values = labels[order], values[order]
-        bounds = np.searchsorted(labels, np.arange(1, self.count + 2))
         return [
-            _describe(values[bounds[n] : bounds[n + 1]].astype(np.float64))
-            for n in range(self.count)
+            _describe(np.concatenate(chunks).astype(np.float64) if chunks else np.empty(0))
+            for chunks in self._values[1:]
         ]
 
 

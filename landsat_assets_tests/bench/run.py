@@ -48,7 +48,7 @@ from landsat_assets.stac.scene import (
     VALID_SR_DN_MAX,
     VALID_SR_DN_MIN,
 )
-from landsat_assets_tests.bench import growth, verdict
+from landsat_assets_tests.bench import fields, growth, verdict
 from landsat_assets_tests.bench.backfill import (
     demo_catalog,
     measure_backfill_overhead,
@@ -501,6 +501,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="skip the 10,000-item sensor tick and the 10,000-partition status query",
     )
     parser.add_argument(
+        "--skip-fields", action="store_true", help="skip 1,024 fields over the full scene"
+    )
+    parser.add_argument(
         "--skip-growth",
         action="store_true",
         help="skip the growth table (deployments of 100, 1,000 and 10,000 scenes; ~15 min)",
@@ -531,6 +534,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             tick = measure_tick_in_own_process(demo_catalog(OUT_DIR), Path(scratch) / "storage")
             status = measure_partition_status(Path(scratch) / "home", Path(scratch))
         correct &= report_sensor_scale(tick, status)
+    if not args.skip_fields:
+        correct &= fields.report_fields(*fields.measure_fields(repeat=2))
     if not args.skip_growth:
         correct &= growth.main(["--instance", "postgres"]) == 0
     print(f"load average after the runs: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
