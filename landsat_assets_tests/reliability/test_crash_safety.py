@@ -14,9 +14,13 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from dagster import AssetKey, DagsterInstance
+from dagster._core.instance.ref import InstanceRef
 from rio_cogeo.cogeo import cog_validate
 
+from landsat_assets.demo.catalog import add_scene
 from landsat_assets.stores import LocalStore
+from landsat_assets_tests.support.catalogs import copy_catalog
 from landsat_assets_tests.support.rasters import synthetic_scene
 
 pytestmark = pytest.mark.slow
@@ -172,3 +176,42 @@ def test_main_job_killed_then_rerun(tiny_catalog: Path, tmp_path: Path) -> None:
     summary = pd.read_parquet(storage / "ndvi_summary.parquet")
     assert sorted(summary["scene_id"]) == sorted(everything)
     assert list((storage / ".staging").iterdir()) == []
+
+
+def test_killed_between_the_last_scene_and_the_summary(tiny_catalog: Path, tmp_path: Path) -> None:
+    """A new scene's products are written, then `landsat-assets run` is killed before its
+    summary run: the next run finds the summary behind, refreshes it, and the new scene is in
+    it (the old code said "up to date" from then on, and the row never came)."""
+    catalog = copy_catalog(tiny_catalog, tmp_path / "catalog")
+    storage = tmp_path / "storage"
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("LANDSAT_")},
+        "DAGSTER_HOME": str(tmp_path / "dagster_home"),
+    }
+    command = [*CLI, "run", "--catalog", str(catalog), "--storage", str(storage)]
+    subprocess.run(command, env=env, check=True, capture_output=True, timeout=300)
+    new_key = add_scene(catalog.parent).id
+    instance = DagsterInstance.from_ref(InstanceRef.from_dir(env["DAGSTER_HOME"]))
+    second = subprocess.Popen(
+        command,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        # The instance has recorded the scene's last product: only the summary is left.
+        kill_when(
+            second,
+            lambda: new_key in instance.get_materialized_partitions(AssetKey("scene_ndvi_stats")),
+            timeout=180,
+        )
+    finally:
+        instance.dispose()
+    summary = storage / "ndvi_summary.parquet"
+    assert new_key not in set(pd.read_parquet(summary)["scene_id"]), "killed too late"
+
+    rerun = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    assert "13 scene(s) already up to date." in rerun.stdout, rerun.stdout
+    assert new_key in set(pd.read_parquet(summary)["scene_id"])
