@@ -3,8 +3,9 @@
 A scene's products are up to date when the instance records a materialization of each, made
 from the scene version the catalog has now, with the code and settings of today, from the
 data versions its inputs have now, and every product it recorded writing is where the current
-storage keeps it. Storage is the truth: a product deleted from storage, or a storage switched
-to another place, makes the scene stale whatever the instance says.
+storage keeps it, with the size written for the rasters the assets stage themselves. Storage
+is the truth: a product deleted from storage, a raster truncated or replaced by another file,
+or a storage switched to another place, makes the scene stale whatever the instance says.
 
 The code and input checks are Dagster's own staleness rule, the one the UI shows
 (provenance.py puts the settings in code versions), applied to records read in bulk: the
@@ -15,7 +16,7 @@ thousand scenes, where Dagster's resolver makes several queries per partition.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from dagster import AssetKey, DagsterInstance, Definitions, EventLogRecord
@@ -23,7 +24,7 @@ from dagster._core.definitions.data_version import (
     extract_data_version_from_entry,
 )
 
-from landsat_assets.assets.common import STORAGE_METADATA
+from landsat_assets.assets.common import SIZE_METADATA, STORAGE_METADATA
 from landsat_assets.assets.scenes import VERSION_METADATA
 from landsat_assets.io_managers.products import ProductIOManager
 from landsat_assets.jobs import scene_job_keys
@@ -37,6 +38,7 @@ REPROCESSED = "reprocessed by USGS"
 INCOMPLETE = "products missing from the instance"
 MOVED = "LANDSAT_STORAGE changed"
 MISSING = "products missing from storage"
+CHANGED = "products changed in storage"
 UPSTREAM = "upstream products changed"
 FORCED = "asked for (--force)"
 
@@ -70,9 +72,7 @@ def scene_freshness(
     managers = {key: type(defs.resources[graph.get(key).io_manager_key]) for key in asset_keys}
     inputs = {key: sorted(graph.get(key).parent_keys) for key in asset_keys}
     code_versions = {key: graph.get(key).code_version or "" for key in asset_keys}
-    present = {
-        key: frozenset(store.keys_under(managers[key].folder_for(key))) for key in asset_keys
-    }
+    present = {key: store.sizes_under(managers[key].folder_for(key)) for key in asset_keys}
     stale: dict[str, list[str]] = {}
     for record in records:
         scene = record.scene_key
@@ -142,18 +142,22 @@ def _data_version(record: EventLogRecord) -> str | None:
 def _storage_problems(
     facts: ProductFacts,
     store: ProductStore,
-    present: frozenset[str],
+    present: Mapping[str, int],
     manager: type[ProductIOManager],
     asset_key: AssetKey,
     scene: str,
 ) -> list[str]:
     """MOVED when the product was written somewhere the current storage is not, MISSING when
-    it was written here but is gone; nothing when no product was written (a filtered scene's
-    NDVI) or it is in place."""
+    it was written here but is gone, CHANGED when it is there with another size than the one
+    written (a truncated or replaced file); nothing when no product was written (a filtered
+    scene's NDVI) or it is in place."""
     link = facts.metadata.get(STORAGE_METADATA)
     if link is None:
         return []
     key = manager.key_for(asset_key, scene)
     if link != store.uri(key):
         return [MOVED]
-    return [] if key in present else [MISSING]
+    if key not in present:
+        return [MISSING]
+    size = facts.metadata.get(SIZE_METADATA)
+    return [CHANGED] if size is not None and int(size) != present[key] else []

@@ -35,18 +35,19 @@ from dagster._core.definitions.data_version import (
     INPUT_EVENT_POINTER_TAG_PREFIX,
 )
 
-from landsat_assets.assets.common import STORAGE_METADATA
+from landsat_assets.assets.common import SIZE_METADATA, STORAGE_METADATA
 from landsat_assets.assets.scenes import VERSION_METADATA, landsat_scene
 from landsat_assets.science.cog import atomic_path
 
 LOOKUP_BATCH = 500
 """Storage ids per query: well inside SQLite's limit on bound variables."""
 
-PROVENANCE_METADATA = (STORAGE_METADATA, VERSION_METADATA)
-"""The metadata entries `ProductFacts` keeps: where the product was written, and (for
-`landsat_scene`) the scene's USGS processing version."""
+PROVENANCE_METADATA = (STORAGE_METADATA, SIZE_METADATA, VERSION_METADATA)
+"""The metadata entries `ProductFacts` keeps: where the product was written, its size (for
+products the asset staged itself), and (for `landsat_scene`) the scene's USGS processing
+version."""
 
-MEMO_FORMAT = 1
+MEMO_FORMAT = 2
 """Bumped when `ProductFacts` changes, so older memo files are rebuilt, not misread."""
 
 _MEMO_STAMP = {"format": MEMO_FORMAT, "metadata": list(PROVENANCE_METADATA)}

@@ -29,7 +29,7 @@ class ProductStore(Protocol):
     def put(self, local: Path, key: str) -> str: ...
     def uri(self, key: str) -> str: ...
     def exists(self, key: str) -> bool: ...
-    def keys_under(self, folder: str) -> set[str]: ...
+    def sizes_under(self, folder: str) -> dict[str, int]: ...
     def read_bytes(self, key: str) -> bytes: ...
     def delete(self, key: str) -> None: ...
     def staging_dir(self) -> Path: ...
@@ -61,13 +61,15 @@ class LocalStore:
     def exists(self, key: str) -> bool:
         return self.path(key).exists()
 
-    def keys_under(self, folder: str) -> set[str]:
-        """Keys of the products directly in `folder`: one directory listing."""
+    def sizes_under(self, folder: str) -> dict[str, int]:
+        """The products directly in `folder` and their sizes: one directory listing."""
         try:
             entries = list(os.scandir(self.path(folder)))
         except FileNotFoundError:
-            return set()
-        return {f"{folder}/{entry.name}" for entry in entries if entry.is_file()}
+            return {}
+        return {
+            f"{folder}/{entry.name}": entry.stat().st_size for entry in entries if entry.is_file()
+        }
 
     def read_bytes(self, key: str) -> bytes:
         return self.path(key).read_bytes()
@@ -177,13 +179,17 @@ class S3Store:
         )
         return any(o["Key"] == self.object_key(key) for o in response.get("Contents", []))
 
-    def keys_under(self, folder: str) -> set[str]:
-        """Keys of the products directly in `folder`: one request per 1,000 objects."""
+    def sizes_under(self, folder: str) -> dict[str, int]:
+        """The products directly in `folder` and their sizes: one request per 1,000 objects."""
         start = len(self.object_key(""))
         pages = self.client.get_paginator("list_objects_v2").paginate(
             Bucket=self.bucket, Prefix=self.object_key(folder) + "/", Delimiter="/"
         )
-        return {item["Key"][start:] for page in pages for item in page.get("Contents", [])}
+        return {
+            item["Key"][start:]: int(item["Size"])
+            for page in pages
+            for item in page.get("Contents", [])
+        }
 
     def read_bytes(self, key: str) -> bytes:
         return self.client.get_object(Bucket=self.bucket, Key=self.object_key(key))["Body"].read()

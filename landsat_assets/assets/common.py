@@ -52,10 +52,20 @@ def stored_at(
     manager: type[ProductIOManager],
     asset_key: AssetKey,
     partition: str | None = None,
+    *,
+    staged: Path | None = None,
 ) -> dict[str, MetadataValue]:
-    """The metadata entry linking the product of `asset_key` (one partition of it) where
-    `manager` lays it out in `storage`: what freshness.py compares with the storage of today."""
-    return {STORAGE_METADATA: storage_link(product_uri(storage, manager, asset_key, partition))}
+    """The metadata entries linking the product of `asset_key` (one partition of it) where
+    `manager` lays it out in `storage`, and, for a product staged by the asset itself, its
+    size: what freshness.py compares with the storage of today."""
+    link = {STORAGE_METADATA: storage_link(product_uri(storage, manager, asset_key, partition))}
+    if staged is None:
+        return link
+    return link | {SIZE_METADATA: MetadataValue.int(staged.stat().st_size)}
+
+
+SIZE_METADATA = "bytes"
+"""Metadata entry: the size of a product the asset staged itself (its rasters)."""
 
 
 def storage_link(uri: str) -> MetadataValue:

@@ -91,7 +91,7 @@ def ndvi(
                 },
                 "aoi_clear_fraction": MetadataValue.float(result.mask.clear_fraction),
                 "preview": png_markdown(ndvi_preview(str(staged)), f"NDVI {key}"),
-                **stored_at(storage, RasterIOManager, context.asset_key, key),
+                **stored_at(storage, RasterIOManager, context.asset_key, key, staged=staged),
             },
             partition_key=key,
         )

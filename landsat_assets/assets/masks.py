@@ -75,7 +75,7 @@ def cloud_mask(
                 "class_counts": MetadataValue.json(summary.counts.as_dict()),
                 "clear_definition": ", ".join(sorted(c.name.lower() for c in usable)),
                 "preview": png_markdown(mask_preview(str(staged)), f"cloud mask {key}"),
-                **stored_at(storage, RasterIOManager, context.asset_key, key),
+                **stored_at(storage, RasterIOManager, context.asset_key, key, staged=staged),
             },
             partition_key=key,
         )

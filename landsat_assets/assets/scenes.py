@@ -164,8 +164,7 @@ def scene_bands(
                     "height": height,
                     "aoi_pixels": extract.aoi_pixel_count,
                     "crs": extract.crs,
-                    "bytes": staged.stat().st_size,
-                    **stored_at(storage, RasterIOManager, context.asset_key, key),
+                    **stored_at(storage, RasterIOManager, context.asset_key, key, staged=staged),
                 },
                 partition_key=key,
             )

@@ -112,6 +112,18 @@ def test_a_deleted_product_is_made_again_and_nothing_else(instance, env, first):
     assert victim.exists()
 
 
+def test_a_truncated_raster_is_made_again_and_nothing_else(instance, env, first):
+    """A partial copy: the file is there, with fewer bytes than were written."""
+    victim = first.found[0].scene_key
+    mask = Path(env["LANDSAT_STORAGE"]) / "cloud_mask" / f"{victim}.tif"
+    written = mask.read_bytes()
+    mask.write_bytes(written[:1000])
+    report, lines = run(instance, env)
+    assert recomputed(report) == {victim}
+    assert "products changed in storage: 1 scene(s) to recompute." in lines
+    assert mask.read_bytes() == written
+
+
 def test_a_corrupt_summary_is_rebuilt_without_recomputing_scenes(instance, env, first):
     summary = Path(env["LANDSAT_STORAGE"]) / "ndvi_summary.parquet"
     summary.write_bytes(b"not parquet at all")
