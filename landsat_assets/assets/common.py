@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import pandas as pd
 from dagster import (
     AssetExecutionContext,
     AssetKey,
@@ -17,9 +18,15 @@ from dagster import (
 )
 
 from landsat_assets.errors import InputError, StorageError
-from landsat_assets.io_managers.products import ProductIOManager, product_uri
+from landsat_assets.io_managers.products import (
+    ProductIOManager,
+    StagedFile,
+    TableIOManager,
+    product_uri,
+)
 from landsat_assets.partitions import landsat_scenes
 from landsat_assets.resources.storage import LandsatStorage
+from landsat_assets.science.cog import naming_a_full_disk
 
 per_scene = {"partitions_def": landsat_scenes}
 """Per-scene assets are partitioned by scene. Their backfill policy (LANDSAT_SCENES_PER_RUN
@@ -56,12 +63,21 @@ def stored_at(
     staged: Path | None = None,
 ) -> dict[str, MetadataValue]:
     """The metadata entries linking the product of `asset_key` (one partition of it) where
-    `manager` lays it out in `storage`, and, for a product staged by the asset itself, its
-    size: what freshness.py compares with the storage of today."""
+    `manager` lays it out in `storage`, and, for a product the asset staged itself (its
+    rasters, its per-scene tables), its size: what freshness.py compares with the storage of
+    today."""
     link = {STORAGE_METADATA: storage_link(product_uri(storage, manager, asset_key, partition))}
     if staged is None:
         return link
     return link | {SIZE_METADATA: MetadataValue.int(staged.stat().st_size)}
+
+
+def staged_table(storage: LandsatStorage, table: pd.DataFrame) -> StagedFile:
+    """`table` written as the table IO manager writes it, by the asset itself, so that its
+    size can be recorded (`stored_at(staged=...)`); the IO manager then only publishes it."""
+    staging = storage.store().staging_dir()
+    with naming_a_full_disk(staging):
+        return StagedFile(TableIOManager(storage=storage).encode(table, staging))
 
 
 SIZE_METADATA = "bytes"

@@ -4,7 +4,7 @@ its plot. Defined only when fields are configured (`definitions.build_definition
 import pandas as pd
 from dagster import AssetExecutionContext, MetadataValue, Output, TableColumn, TableSchema, asset
 
-from landsat_assets.assets.common import per_scene, png_markdown, stored_at
+from landsat_assets.assets.common import per_scene, png_markdown, staged_table, stored_at
 from landsat_assets.assets.indices import band_scale
 from landsat_assets.assets.scenes import landsat_scene, scene_bands
 from landsat_assets.assets.summaries import (
@@ -16,7 +16,7 @@ from landsat_assets.assets.summaries import (
 )
 from landsat_assets.automation import SCENE_FOLLOWS_UPSTREAM
 from landsat_assets.fields import Field
-from landsat_assets.io_managers.products import StoredRaster, TableIOManager
+from landsat_assets.io_managers.products import StagedFile, StoredRaster, TableIOManager
 from landsat_assets.materializations import partitions_materialized_after
 from landsat_assets.resources.fields import LandsatFields
 from landsat_assets.resources.processing import SceneProcessing
@@ -71,9 +71,9 @@ def field_stats(
     processing: SceneProcessing,
     fields: LandsatFields,
     storage: LandsatStorage,
-) -> dict[str, pd.DataFrame]:
+) -> dict[str, StagedFile]:
     loaded = fields.load()
-    tables: dict[str, pd.DataFrame] = {}
+    tables: dict[str, StagedFile] = {}
     for key in context.partition_keys:
         record, bands = landsat_scene[key], scene_bands[key]
         touched = fields_on_scene(loaded.fields, record)
@@ -95,15 +95,17 @@ def field_stats(
             )
             table = field_rows(record, touched, results)
         counts = table["status"].value_counts()
+        tables[key] = staged_table(storage, table)
         context.add_asset_metadata(
             {
                 "fields": len(table),
                 **{f"fields_{status}": int(n) for status, n in counts.items()},
-                **stored_at(storage, TableIOManager, context.asset_key, key),
+                **stored_at(
+                    storage, TableIOManager, context.asset_key, key, staged=tables[key].path
+                ),
             },
             partition_key=key,
         )
-        tables[key] = table
     return tables
 
 

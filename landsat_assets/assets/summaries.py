@@ -15,13 +15,19 @@ from dagster import (
 )
 from dagster._core.definitions.data_version import CODE_VERSION_TAG
 
-from landsat_assets.assets.common import STORAGE_METADATA, per_scene, png_markdown, stored_at
+from landsat_assets.assets.common import (
+    STORAGE_METADATA,
+    per_scene,
+    png_markdown,
+    staged_table,
+    stored_at,
+)
 from landsat_assets.assets.indices import ndvi
 from landsat_assets.assets.masks import cloud_mask, stored_mask_summary
 from landsat_assets.assets.scenes import landsat_scene, scene_bands
 from landsat_assets.automation import SCENE_FOLLOWS_UPSTREAM
 from landsat_assets.errors import StorageError
-from landsat_assets.io_managers.products import StoredRaster, TableIOManager
+from landsat_assets.io_managers.products import StagedFile, StoredRaster, TableIOManager
 from landsat_assets.materializations import latest_product_facts, partitions_materialized_after
 from landsat_assets.provenance import settings_in, versioned
 from landsat_assets.resources.processing import SceneProcessing
@@ -60,9 +66,9 @@ def scene_ndvi_stats(
     ndvi: dict[str, StoredRaster | None],
     processing: SceneProcessing,
     storage: LandsatStorage,
-) -> dict[str, pd.DataFrame]:
+) -> dict[str, StagedFile]:
     usable = processing.usable()
-    rows: dict[str, pd.DataFrame] = {}
+    rows: dict[str, StagedFile] = {}
     for key in context.partition_keys:
         mask = cloud_mask[key]
         summary = stored_mask_summary(mask, usable)
@@ -83,12 +89,12 @@ def scene_ndvi_stats(
             statistics=statistics if verdict.status is SceneStatus.PROCESSED else None,
             **fractions,
         )
-        rows[key] = row
+        rows[key] = staged_table(storage, row)
         context.add_asset_metadata(
             {
                 "status": verdict.status.value,
                 **({"reason": verdict.reason} if verdict.reason else {}),
-                **stored_at(storage, TableIOManager, context.asset_key, key),
+                **stored_at(storage, TableIOManager, context.asset_key, key, staged=rows[key].path),
                 "ndvi_mean": MetadataValue.float(float(row.at[0, "ndvi_mean"])),
                 "aoi_clear_fraction": MetadataValue.float(float(row.at[0, "aoi_clear_fraction"])),
             },

@@ -112,16 +112,17 @@ def test_a_deleted_product_is_made_again_and_nothing_else(instance, env, first):
     assert victim.exists()
 
 
-def test_a_truncated_raster_is_made_again_and_nothing_else(instance, env, first):
+@pytest.mark.parametrize("product", ["cloud_mask/{}.tif", "scene_ndvi_stats/{}.parquet"])
+def test_a_truncated_product_is_made_again_and_nothing_else(instance, env, first, product):
     """A partial copy: the file is there, with fewer bytes than were written."""
     victim = first.found[0].scene_key
-    mask = Path(env["LANDSAT_STORAGE"]) / "cloud_mask" / f"{victim}.tif"
-    written = mask.read_bytes()
-    mask.write_bytes(written[:1000])
+    path = Path(env["LANDSAT_STORAGE"]) / product.format(victim)
+    written = path.read_bytes()
+    path.write_bytes(written[:100])
     report, lines = run(instance, env)
     assert recomputed(report) == {victim}
     assert "products changed in storage: 1 scene(s) to recompute." in lines
-    assert mask.read_bytes() == written
+    assert path.read_bytes() == written
 
 
 def test_a_corrupt_summary_is_rebuilt_without_recomputing_scenes(instance, env, first):
