@@ -5,8 +5,8 @@ import contextlib
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
-import pandas as pd
 from dagster import (
     AssetExecutionContext,
     AssetKey,
@@ -18,12 +18,7 @@ from dagster import (
 )
 
 from landsat_assets.errors import InputError, StorageError
-from landsat_assets.io_managers.products import (
-    ProductIOManager,
-    StagedFile,
-    TableIOManager,
-    product_uri,
-)
+from landsat_assets.io_managers.products import ProductIOManager, StagedFile, product_uri
 from landsat_assets.partitions import landsat_scenes
 from landsat_assets.resources.storage import LandsatStorage
 from landsat_assets.science.cog import naming_a_full_disk
@@ -63,8 +58,8 @@ def stored_at(
     staged: Path | None = None,
 ) -> dict[str, MetadataValue]:
     """The metadata entries linking the product of `asset_key` (one partition of it) where
-    `manager` lays it out in `storage`, and, for a product the asset staged itself (its
-    rasters, its per-scene tables), its size: what freshness.py compares with the storage of
+    `manager` lays it out in `storage`, and, for a product the asset staged itself (every
+    per-scene product), its size: what freshness.py compares with the storage of
     today."""
     link = {STORAGE_METADATA: storage_link(product_uri(storage, manager, asset_key, partition))}
     if staged is None:
@@ -72,12 +67,14 @@ def stored_at(
     return link | {SIZE_METADATA: MetadataValue.int(staged.stat().st_size)}
 
 
-def staged_table(storage: LandsatStorage, table: pd.DataFrame) -> StagedFile:
-    """`table` written as the table IO manager writes it, by the asset itself, so that its
-    size can be recorded (`stored_at(staged=...)`); the IO manager then only publishes it."""
+def staged_product(
+    storage: LandsatStorage, manager: type[ProductIOManager], value: Any
+) -> StagedFile:
+    """`value` written as `manager` writes it, by the asset itself, so that its size can be
+    recorded (`stored_at(staged=...)`); the IO manager then only publishes it."""
     staging = storage.store().staging_dir()
     with naming_a_full_disk(staging):
-        return StagedFile(TableIOManager(storage=storage).encode(table, staging))
+        return StagedFile(manager(storage=storage).encode(value, staging))
 
 
 SIZE_METADATA = "bytes"

@@ -4,7 +4,7 @@ its plot. Defined only when fields are configured (`definitions.build_definition
 import pandas as pd
 from dagster import AssetExecutionContext, MetadataValue, Output, TableColumn, TableSchema, asset
 
-from landsat_assets.assets.common import per_scene, png_markdown, staged_table, stored_at
+from landsat_assets.assets.common import per_scene, png_markdown, staged_product, stored_at
 from landsat_assets.assets.indices import band_scale
 from landsat_assets.assets.scenes import landsat_scene, scene_bands
 from landsat_assets.assets.summaries import (
@@ -95,7 +95,7 @@ def field_stats(
             )
             table = field_rows(record, touched, results)
         counts = table["status"].value_counts()
-        tables[key] = staged_table(storage, table)
+        tables[key] = staged_product(storage, TableIOManager, table)
         context.add_asset_metadata(
             {
                 "fields": len(table),

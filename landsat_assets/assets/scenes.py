@@ -20,6 +20,7 @@ from landsat_assets.assets.common import (
     per_scene,
     permanent_scene_errors,
     progress_logger,
+    staged_product,
     stored_at,
 )
 from landsat_assets.automation import SCENE_FOLLOWS_UPSTREAM
@@ -75,11 +76,15 @@ def landsat_scene(
     config: FoundScenes,
     catalog: LandsatCatalog,
     storage: LandsatStorage,
-) -> Output[dict[str, SceneRecord]]:
+) -> Output[dict[str, StagedFile]]:
     given = config.of(context.partition_keys)
     with permanent_scene_errors():
         looked_up = catalog.find_scenes(k for k in context.partition_keys if k not in given)
     records = {key: given.get(key) or looked_up[key] for key in context.partition_keys}
+    staged = {
+        key: staged_product(storage, SceneRecordIOManager, record)
+        for key, record in records.items()
+    }
     for key, record in records.items():
         context.add_asset_metadata(
             {
@@ -92,7 +97,9 @@ def landsat_scene(
                 ),
                 VERSION_METADATA: record.version,
                 "catalog": catalog.shown_source(),
-                **stored_at(storage, SceneRecordIOManager, context.asset_key, key),
+                **stored_at(
+                    storage, SceneRecordIOManager, context.asset_key, key, staged=staged[key].path
+                ),
             },
             partition_key=key,
         )
@@ -100,8 +107,8 @@ def landsat_scene(
     # version only when the step covers one scene; `version` metadata always records it.
     if len(records) == 1:
         (record,) = records.values()
-        return Output(records, data_version=DataVersion(record.version))
-    return Output(records)
+        return Output(staged, data_version=DataVersion(record.version))
+    return Output(staged)
 
 
 @asset(

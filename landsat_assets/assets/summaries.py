@@ -19,7 +19,7 @@ from landsat_assets.assets.common import (
     STORAGE_METADATA,
     per_scene,
     png_markdown,
-    staged_table,
+    staged_product,
     stored_at,
 )
 from landsat_assets.assets.indices import ndvi
@@ -89,7 +89,7 @@ def scene_ndvi_stats(
             statistics=statistics if verdict.status is SceneStatus.PROCESSED else None,
             **fractions,
         )
-        rows[key] = staged_table(storage, row)
+        rows[key] = staged_product(storage, TableIOManager, row)
         context.add_asset_metadata(
             {
                 "status": verdict.status.value,

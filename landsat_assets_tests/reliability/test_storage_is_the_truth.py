@@ -112,7 +112,9 @@ def test_a_deleted_product_is_made_again_and_nothing_else(instance, env, first):
     assert victim.exists()
 
 
-@pytest.mark.parametrize("product", ["cloud_mask/{}.tif", "scene_ndvi_stats/{}.parquet"])
+@pytest.mark.parametrize(
+    "product", ["landsat_scene/{}.json", "cloud_mask/{}.tif", "scene_ndvi_stats/{}.parquet"]
+)
 def test_a_truncated_product_is_made_again_and_nothing_else(instance, env, first, product):
     """A partial copy: the file is there, with fewer bytes than were written."""
     victim = first.found[0].scene_key

@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from dagster import (
@@ -29,7 +30,7 @@ from dagster._core.instance.utils import RUNLESS_JOB_NAME, RUNLESS_RUN_ID
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
-from landsat_assets.assets.common import STORAGE_METADATA, stored_at
+from landsat_assets.assets.common import SIZE_METADATA, STORAGE_METADATA, stored_at
 from landsat_assets.assets.scenes import VERSION_METADATA
 from landsat_assets.io_managers.products import (
     ProductIOManager,
@@ -88,8 +89,11 @@ def record_as_processed(
             if VERSION_METADATA in metadata:
                 metadata[VERSION_METADATA] = TextMetadataValue(record.version)
             if STORAGE_METADATA in metadata:
-                _store_like(defs.resources[node.io_manager_key], asset.key, template, record)
-                metadata |= stored_at(storage, manager, asset.key, record.scene_key)
+                stored = _store_like(
+                    defs.resources[node.io_manager_key], asset.key, template, record
+                )
+                sized = {"staged": stored} if SIZE_METADATA in metadata else {}
+                metadata |= stored_at(storage, manager, asset.key, record.scene_key, **sized)
             tags = dict(event.tags or {})
             for input_key in node.parent_keys:
                 pointer = written[input_key][record.scene_key]
@@ -136,9 +140,9 @@ def runless_materialization(materialization: AssetMaterialization) -> EventLogEn
 
 def _store_like(
     manager: ProductIOManager, asset_key: AssetKey, template: SceneRecord, record: SceneRecord
-) -> None:
+) -> Path:
     """Store the template's product of `asset_key` as `record`'s: the scene's own record and
-    statistics row (they name the scene), the same rasters (hard links)."""
+    statistics row (they name the scene), the same rasters (hard links). Returns its path."""
     store = manager.storage.store()
     source = manager.key_for(asset_key, template.scene_key)
     product = manager.key_for(asset_key, record.scene_key)
@@ -151,8 +155,9 @@ def _store_like(
     else:
         store.delete(product)
         os.link(store.path(source), store.path(product))
-        return
+        return store.path(product)
     store.put(manager.encode(value, store.staging_dir()), product)
+    return store.path(product)
 
 
 @contextmanager
