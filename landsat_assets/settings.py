@@ -236,12 +236,14 @@ class Settings:
         "GeoJSON FeatureCollection of fields (polygons, WGS84): statistics and a cloud "
         "decision per field and scene; without LANDSAT_AOI the AOI is their union",
         _fields_file,
+        fixed_at_load=True,
     )
     field_id: str = _setting(
         "LANDSAT_FIELD_ID",
         DEFAULT_ID_PROPERTY,
         "the property that names each field (a feature without it uses its own `id`)",
         _text,
+        fixed_at_load=True,
     )
     local_roots: tuple[Path, ...] = _setting(
         "LANDSAT_LOCAL_ROOTS",
