@@ -22,10 +22,11 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import json
 import os
 import socket
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -103,8 +104,10 @@ def scenes_in_flight(
     instance when `claims` is None)."""
     wanted = set(keys)
     owners: dict[str, str] = {}
+    # Listed once, and only when a run in progress covers a range of scenes.
+    registered = functools.cache(lambda: instance.get_dynamic_partitions(landsat_scenes.name))
     for run in _runs_in_progress(instance):
-        for key in _run_scenes(instance, run) & wanted:
+        for key in _run_scenes(run, registered) & wanted:
             owners[key] = f"run {run.run_id[:8]}"
     me = this_process()
     for process, scenes in (_live_claims(instance) if claims is None else claims).items():
@@ -132,8 +135,9 @@ def _runs_in_progress(instance: DagsterInstance) -> list[DagsterRun]:
     return alive
 
 
-def _run_scenes(instance: DagsterInstance, run: DagsterRun) -> set[str]:
-    """The scene partitions a run materializes, from its partition tags."""
+def _run_scenes(run: DagsterRun, ordered: Callable[[], list[str]]) -> set[str]:
+    """The scene partitions a run materializes, from its partition tags (a range between two
+    keys of the registered ones, in their order)."""
     single = run.tags.get(PARTITION_NAME_TAG)
     if single:
         return {single}
@@ -141,10 +145,10 @@ def _run_scenes(instance: DagsterInstance, run: DagsterRun) -> set[str]:
     last = run.tags.get(ASSET_PARTITION_RANGE_END_TAG)
     if not first or not last:
         return set()
-    ordered = instance.get_dynamic_partitions(landsat_scenes.name)
-    if first not in ordered or last not in ordered:
+    keys = ordered()
+    if first not in keys or last not in keys:
         return set()
-    return set(ordered[ordered.index(first) : ordered.index(last) + 1])
+    return set(keys[keys.index(first) : keys.index(last) + 1])
 
 
 def _read_claims(instance: DagsterInstance) -> dict[str, list[str]]:

@@ -7,17 +7,10 @@ from dagster import AssetExecutionContext, MetadataValue, Output, TableColumn, T
 from landsat_assets.assets.common import per_scene, png_markdown, staged_product, stored_at
 from landsat_assets.assets.indices import band_scale
 from landsat_assets.assets.scenes import landsat_scene, scene_bands
-from landsat_assets.assets.summaries import (
-    SUMMARY_CURSOR,
-    SUMMARY_FINGERPRINT,
-    made_with_current_settings,
-    previous_table,
-    stored_rows,
-)
+from landsat_assets.assets.summaries import refresh_scene_rows
 from landsat_assets.automation import SCENE_FOLLOWS_UPSTREAM
 from landsat_assets.fields import Field
 from landsat_assets.io_managers.products import StagedFile, StoredRaster, TableIOManager
-from landsat_assets.materializations import partitions_materialized_after
 from landsat_assets.resources.fields import LandsatFields
 from landsat_assets.resources.processing import SceneProcessing
 from landsat_assets.resources.storage import LandsatStorage
@@ -31,7 +24,6 @@ from landsat_assets.science.field_table import (
 )
 from landsat_assets.science.preview import fewer_colours, field_timeseries_plot
 from landsat_assets.science.status import SceneStatus, SceneVerdict
-from landsat_assets.science.summary import table_fingerprint
 from landsat_assets.science.zonal import field_statistics
 from landsat_assets.stac.aoi import Aoi, footprint_intersects
 from landsat_assets.stac.scene import SceneRecord
@@ -126,14 +118,8 @@ FIELD_CHAIN = (landsat_scene, scene_bands, field_stats)
 def field_timeseries(
     context: AssetExecutionContext, storage: LandsatStorage
 ) -> Output[pd.DataFrame]:
-    tables = TableIOManager(storage=storage)
-    previous, cursor, refresh = previous_table(context, tables, FIELD_COLUMNS)
-    changed, newest = partitions_materialized_after(context.instance, field_stats.key, cursor)
-    current = made_with_current_settings(context, changed, FIELD_CHAIN)
-    kept = None if previous is None else previous[~previous["scene_id"].isin(list(changed))]
-    table = timeseries(
-        [kept, *(stored_rows(tables, field_stats.key, key) for key in sorted(current))]
-    )
+    refresh = refresh_scene_rows(context, storage, field_stats, FIELD_COLUMNS, FIELD_CHAIN)
+    table = timeseries([refresh.kept(), *refresh.changed.values()])
     counts = table["status"].value_counts()
     return Output(
         table,
@@ -142,12 +128,7 @@ def field_timeseries(
             "dagster/row_count": len(table),
             "fields": int(table["field_id"].nunique()),
             **{f"rows_{status}": int(n) for status, n in counts.items()},
-            "refresh": refresh,
-            "rows_read": len(current),
-            "rows_left_out": MetadataValue.int(len(changed) - len(current)),
-            SUMMARY_FINGERPRINT: table_fingerprint(table),
-            SUMMARY_CURSOR: MetadataValue.int(-1 if newest is None else newest),
-            **stored_at(storage, TableIOManager, context.asset_key),
+            **refresh.metadata_for(table, storage, context.asset_key),
             "preview": MetadataValue.md(table.tail(20).to_markdown(index=False)),
         },
     )

@@ -1,6 +1,8 @@
 """Per-scene statistics rows and the all-scenes summary, table and plot."""
 
 from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
 from dagster import (
@@ -109,7 +111,8 @@ STATS_CHAIN = (landsat_scene, scene_bands, cloud_mask, ndvi, scene_ndvi_stats)
 """A scene's statistics row and every product it is made from."""
 
 SUMMARY_CURSOR = "scene_stats_cursor"
-"""`ndvi_summary` metadata: the newest `scene_ndvi_stats` event its table includes."""
+"""Summary metadata: the newest per-scene event (`scene_ndvi_stats`, `field_stats`) its table
+includes."""
 
 SUMMARY_FINGERPRINT = "fingerprint"
 """`ndvi_summary` metadata: the digest of the table written, to know the stored one is it."""
@@ -126,17 +129,9 @@ SUMMARY_FINGERPRINT = "fingerprint"
     "Only rows made with the current settings are kept (`rows_left_out` counts the others).",
 )
 def ndvi_summary(context: AssetExecutionContext, storage: LandsatStorage) -> Output[pd.DataFrame]:
-    tables = TableIOManager(storage=storage)
-    previous, cursor, refresh = previous_table(context, tables, STATS_COLUMNS)
-    changed, newest = partitions_materialized_after(context.instance, scene_ndvi_stats.key, cursor)
-    current = made_with_current_settings(context, changed, STATS_CHAIN)
-    table = merge_rows(
-        summarize([]) if previous is None else previous,
-        {
-            key: stored_rows(tables, scene_ndvi_stats.key, key) if key in current else None
-            for key in sorted(changed)
-        },
-    )
+    refresh = refresh_scene_rows(context, storage, scene_ndvi_stats, STATS_COLUMNS, STATS_CHAIN)
+    previous = summarize([]) if refresh.previous is None else refresh.previous
+    table = merge_rows(previous, refresh.changed)
     counts = table["status"].value_counts()
     return Output(
         table,
@@ -144,18 +139,68 @@ def ndvi_summary(context: AssetExecutionContext, storage: LandsatStorage) -> Out
             "dagster/column_schema": STATS_SCHEMA,
             "dagster/row_count": len(table),
             **{f"scenes_{status}": int(counts.get(status, 0)) for status in counts.index},
-            "refresh": refresh,
-            "rows_read": len(current),
-            "rows_left_out": MetadataValue.int(len(changed) - len(current)),
-            SUMMARY_FINGERPRINT: table_fingerprint(table),
-            SUMMARY_CURSOR: MetadataValue.int(-1 if newest is None else newest),
-            **stored_at(storage, TableIOManager, context.asset_key),
+            **refresh.metadata_for(table, storage, context.asset_key),
             "preview": MetadataValue.md(table.head(20).to_markdown(index=False)),
         },
     )
 
 
-def previous_table(
+@dataclass(frozen=True)
+class SceneRowsRefresh:
+    """What a summary built from per-scene tables is refreshed from: the stored table (None:
+    rebuild from every scene), and the rows of every scene whose table changed since it (None:
+    the scene has no row, or one made with other settings, and leaves the summary)."""
+
+    previous: pd.DataFrame | None
+    changed: dict[str, pd.DataFrame | None]
+    how: str
+    rows_read: int
+    newest: int | None
+    """The newest per-scene event the refreshed summary includes."""
+
+    def kept(self) -> pd.DataFrame | None:
+        """The stored rows of the scenes that did not change."""
+        if self.previous is None:
+            return None
+        return self.previous[~self.previous["scene_id"].isin(list(self.changed))]
+
+    def metadata_for(
+        self, table: pd.DataFrame, storage: LandsatStorage, asset_key: AssetKey
+    ) -> dict[str, Any]:
+        """The refreshed summary's bookkeeping: how it was refreshed, what it read, and what
+        the next refresh checks (`_previous_table`)."""
+        return {
+            "refresh": self.how,
+            "rows_read": self.rows_read,
+            "rows_left_out": MetadataValue.int(len(self.changed) - self.rows_read),
+            SUMMARY_FINGERPRINT: table_fingerprint(table),
+            SUMMARY_CURSOR: MetadataValue.int(-1 if self.newest is None else self.newest),
+            **stored_at(storage, TableIOManager, asset_key),
+        }
+
+
+def refresh_scene_rows(
+    context: AssetExecutionContext,
+    storage: LandsatStorage,
+    source: AssetsDefinition,
+    columns: Iterable[str],
+    chain: Iterable[AssetsDefinition],
+) -> SceneRowsRefresh:
+    """The stored summary and the rows of the scenes whose `source` table was materialized
+    after the last event it includes, reading only those; rows not made with the current
+    settings (`_made_with_current_settings` over `chain`) are left out."""
+    tables = TableIOManager(storage=storage)
+    previous, cursor, how = _previous_table(context, tables, columns)
+    changed, newest = partitions_materialized_after(context.instance, source.key, cursor)
+    current = _made_with_current_settings(context, changed, chain)
+    rows = {
+        key: _stored_rows(tables, source.key, key) if key in current else None
+        for key in sorted(changed)
+    }
+    return SceneRowsRefresh(previous, rows, how, len(current), newest)
+
+
+def _previous_table(
     context: AssetExecutionContext, tables: TableIOManager, columns: Iterable[str]
 ) -> tuple[pd.DataFrame | None, int | None, str]:
     """The stored table to refresh (None: rebuild from every scene), the newest per-scene
@@ -193,7 +238,7 @@ def previous_table(
     return table, None if previous < 0 else previous, "incremental"
 
 
-def made_with_current_settings(
+def _made_with_current_settings(
     context: AssetExecutionContext, partitions: set[str], chain: Iterable[AssetsDefinition]
 ) -> set[str]:
     """Those of `partitions` whose products in `chain` (a per-scene table and every product
@@ -212,7 +257,9 @@ def made_with_current_settings(
     return kept
 
 
-def stored_rows(tables: TableIOManager, asset_key: AssetKey, partition: str) -> pd.DataFrame | None:
+def _stored_rows(
+    tables: TableIOManager, asset_key: AssetKey, partition: str
+) -> pd.DataFrame | None:
     """A scene's stored rows of `asset_key` (None when it has none); an unreadable file fails
     the refresh naming it, rather than leaving the scene out of the summary."""
     store = tables.storage.store()

@@ -144,24 +144,34 @@ def scene_files(storage: Path, scenes: set[str]) -> dict[str, bytes]:
     }
 
 
-def test_main_job_killed_then_rerun(tiny_catalog: Path, tmp_path: Path) -> None:
-    """kill -9 of `landsat-assets run` between partitions: the scenes already done keep their
-    bytes, and the next run completes every scene."""
-    storage = tmp_path / "storage"
-    env = {
+def main_job_env(tmp_path: Path) -> dict[str, str]:
+    """This process's environment without LANDSAT_* settings, with a private instance."""
+    return {
         **{k: v for k, v in os.environ.items() if not k.startswith("LANDSAT_")},
         "DAGSTER_HOME": str(tmp_path / "dagster_home"),
     }
-    command = [*CLI, "run", "--catalog", str(tiny_catalog), "--storage", str(storage)]
-    command += ["--aoi", "none", "--min-clear-fraction", "0", "--scenes-per-run", "2"]
-    stats = storage / "scene_ndvi_stats"
-    first = subprocess.Popen(
+
+
+def in_background(command: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """`command` started in its own process group, for `kill_when`."""
+    return subprocess.Popen(
         command,
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
+
+
+def test_main_job_killed_then_rerun(tiny_catalog: Path, tmp_path: Path) -> None:
+    """kill -9 of `landsat-assets run` between partitions: the scenes already done keep their
+    bytes, and the next run completes every scene."""
+    storage = tmp_path / "storage"
+    env = main_job_env(tmp_path)
+    command = [*CLI, "run", "--catalog", str(tiny_catalog), "--storage", str(storage)]
+    command += ["--aoi", "none", "--min-clear-fraction", "0", "--scenes-per-run", "2"]
+    stats = storage / "scene_ndvi_stats"
+    first = in_background(command, env)
     kill_when(first, lambda: len(list(stats.glob("*.parquet"))) >= 4, timeout=180)
     done = {path.stem for path in stats.glob("*.parquet")}
     before = scene_files(storage, done)
@@ -184,21 +194,12 @@ def test_killed_between_the_last_scene_and_the_summary(tiny_catalog: Path, tmp_p
     it (the old code said "up to date" from then on, and the row never came)."""
     catalog = copy_catalog(tiny_catalog, tmp_path / "catalog")
     storage = tmp_path / "storage"
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("LANDSAT_")},
-        "DAGSTER_HOME": str(tmp_path / "dagster_home"),
-    }
+    env = main_job_env(tmp_path)
     command = [*CLI, "run", "--catalog", str(catalog), "--storage", str(storage)]
     subprocess.run(command, env=env, check=True, capture_output=True, timeout=300)
     new_key = add_scene(catalog.parent).id
     instance = DagsterInstance.from_ref(InstanceRef.from_dir(env["DAGSTER_HOME"]))
-    second = subprocess.Popen(
-        command,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    second = in_background(command, env)
     try:
         # The instance has recorded the scene's last product: only the summary is left.
         kill_when(
