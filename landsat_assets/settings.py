@@ -23,7 +23,13 @@ from pathlib import Path
 from typing import Any
 
 from landsat_assets.errors import AoiError, SettingError
-from landsat_assets.fields import DEFAULT_ID_PROPERTY, FieldsError, load_fields
+from landsat_assets.fields import (
+    DEFAULT_ID_PROPERTY,
+    FieldsError,
+    fields_union,
+    is_geopackage,
+    load_fields,
+)
 from landsat_assets.science.qa import MaskClass, parse_usable_classes
 from landsat_assets.stac.aoi import Aoi, load_aoi
 from landsat_assets.stac.watermark import FirstTick
@@ -409,7 +415,8 @@ class Settings:
             except FieldsError as error:
                 raise SettingError(str(error)) from None
             if settings.aoi is None:
-                # The AOI loader reads a FeatureCollection as the union of its features.
+                # The AOI loader reads a FeatureCollection as the union of its features;
+                # `resolve_aoi` reads a GeoPackage's.
                 settings = dataclasses.replace(settings, aoi=str(settings.fields))
         if settings.start_date and settings.end_date and settings.start_date > settings.end_date:
             raise SettingError(
@@ -427,6 +434,8 @@ def resolve_aoi(spec: str | None) -> Aoi | None:
         return load_aoi(str(DEMO_AOI_PATH))
     if spec.strip().lower() == NO_AOI:
         return None
+    if is_geopackage(spec.strip()):  # a GeoPackage LANDSAT_FIELDS standing for the AOI
+        return Aoi(geometry=fields_union(spec.strip()), source=spec.strip())
     return load_aoi(spec)
 
 

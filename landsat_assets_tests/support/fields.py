@@ -36,3 +36,41 @@ def write_fields(path: Path, covers: dict[str, str] | None = None) -> Path:
     ]
     path.write_text(json.dumps({"type": "FeatureCollection", "features": features}))
     return path
+
+
+def geojson_features(path: Path) -> list[dict]:
+    """The features of a GeoJSON FeatureCollection file (as `write_fields` writes them)."""
+    return json.loads(path.read_text())["features"]
+
+
+def write_geopackage(
+    path: Path,
+    features: list[dict],
+    *,
+    crs: str | None = "EPSG:4326",
+    layer: str = "fields",
+    schema: dict[str, str] | None = None,
+) -> Path:
+    """GeoJSON-like features written with Fiona to one layer of a GeoPackage (a new layer
+    when the file exists). `schema` maps property names to Fiona types; by default each
+    property's type is its first non-null value's (int, float or str)."""
+    import fiona
+    from fiona.model import Feature
+
+    if schema is None:
+        schema = {}
+        for feature in features:
+            for name, value in feature["properties"].items():
+                if value is not None and name not in schema:
+                    kind = {int: "int", float: "float"}.get(type(value), "str")
+                    schema[name] = kind
+    with fiona.open(
+        path,
+        "w",
+        driver="GPKG",
+        layer=layer,
+        crs=crs,
+        schema={"geometry": "Unknown", "properties": schema},
+    ) as sink:
+        sink.writerecords(Feature.from_dict(**feature) for feature in features)
+    return path
