@@ -11,13 +11,14 @@ import shutil
 import sys
 import warnings
 from collections.abc import Callable, Sequence
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import OperationalError
 
 from landsat_assets.errors import InputError, InstanceError, LandsatAssetsError, StorageError
-from landsat_assets.settings import Settings, parse_setting
+from landsat_assets.settings import Settings, declarations, parse_setting
 from landsat_assets.stac.scene import USGS_SR_OFFSET, USGS_SR_SCALE
 from landsat_assets.stores import check_writable_folder
 from landsat_assets.urls import redact_text
@@ -163,7 +164,7 @@ def _print_table(
     if args.json:
         rows = [_clean_floats(row) for row in table.to_dict(orient="records")]
         print(json.dumps(rows, default=_json_default, indent=2))
-    elif getattr(args, "csv", False):
+    elif args.csv:
         print(table.to_csv(index=False), end="")
     else:
         print(readable(table))
@@ -258,30 +259,95 @@ def command_demo_add(args: argparse.Namespace) -> int:
     return 0
 
 
+def from_env(variable: str, unset: str | None = None) -> str:
+    """The default of an option that overrides a setting: the variable, else the setting's own
+    default (`unset` says what no value means, for a setting without one)."""
+    (declaration,) = (d for d in declarations() if d.variable == variable)
+    return f"(default: ${variable}, else {declaration.default or unset})"
+
+
+def installed_version() -> str:
+    """The installed distribution's version (`--version`)."""
+    try:
+        return version("landsat-assets")
+    except PackageNotFoundError:
+        return "(not installed)"
+
+
+def _add_table_options(parser: argparse.ArgumentParser) -> None:
+    """The options of a command that prints a stored table: its format (readable text unless
+    `--json` or `--csv`) and the storage it is read from."""
+    output = parser.add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_true", help="print a JSON list of row objects")
+    output.add_argument("--csv", action="store_true", help="print CSV with a header row")
+    parser.add_argument(
+        "--storage",
+        help="output folder or s3://bucket/prefix to read " + from_env("LANDSAT_STORAGE"),
+    )
+
+
+def _add_commands(parser: argparse.ArgumentParser, dest: str) -> argparse._SubParsersAction:
+    """The subcommands of `parser`, the one given stored as `dest`."""
+    return parser.add_subparsers(
+        dest=dest,
+        required=True,
+        metavar="COMMAND",
+        help="one of these; COMMAND --help: its options",
+    )
+
+
+def _add_command(
+    commands: argparse._SubParsersAction, name: str, help: str
+) -> argparse.ArgumentParser:
+    """A subcommand whose `--help` says what it does, as the list of commands does."""
+    return commands.add_parser(name, help=help, description=help)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="landsat-assets",
         description="Landsat 8/9 C2 L2 cloud masks, NDVI and scene summaries with Dagster.",
     )
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {installed_version()}")
+    commands = _add_commands(parser, "command")
 
-    run = commands.add_parser("run", help="discover scenes and materialize every product")
-    run.add_argument("--catalog", help="STAC API URL or static catalog path (LANDSAT_STAC_URL)")
-    run.add_argument("--aoi", help="GeoJSON file or minx,miny,maxx,maxy (LANDSAT_AOI)")
+    run = _add_command(commands, "run", "discover scenes and materialize every product")
     run.add_argument(
-        "--fields", help="GeoJSON FeatureCollection of fields to measure (LANDSAT_FIELDS)"
+        "--catalog",
+        help="STAC API URL or static catalog path " + from_env("LANDSAT_STAC_URL"),
     )
-    run.add_argument("--start", help="first acquisition date, YYYY-MM-DD")
-    run.add_argument("--end", help="last acquisition date, YYYY-MM-DD")
-    run.add_argument("--storage", help="output folder or s3://bucket/prefix (LANDSAT_STORAGE)")
+    run.add_argument(
+        "--aoi",
+        help="GeoJSON file, minx,miny,maxx,maxy, or 'none' for whole scenes "
+        + from_env("LANDSAT_AOI", "the demo AOI"),
+    )
+    run.add_argument(
+        "--fields",
+        help="GeoJSON FeatureCollection of fields to measure "
+        + from_env("LANDSAT_FIELDS", "no fields"),
+    )
+    run.add_argument(
+        "--start",
+        help="first acquisition date, YYYY-MM-DD " + from_env("LANDSAT_START_DATE", "unbounded"),
+    )
+    run.add_argument(
+        "--end",
+        help="last acquisition date, YYYY-MM-DD " + from_env("LANDSAT_END_DATE", "unbounded"),
+    )
+    run.add_argument(
+        "--storage", help="output folder or s3://bucket/prefix " + from_env("LANDSAT_STORAGE")
+    )
     run.add_argument(
         "--min-clear-fraction",
-        help="scenes whose AOI clear fraction is lower are filtered (LANDSAT_MIN_CLEAR_FRACTION)",
+        metavar="FRACTION",
+        help="scenes whose AOI clear fraction (0 to 1) is lower are filtered "
+        + from_env("LANDSAT_MIN_CLEAR_FRACTION"),
     )
     run.add_argument(
         "--scenes-per-run",
+        metavar="N",
         help="scenes per Dagster run; a failed batch is re-run scene by scene "
-        "(LANDSAT_SCENES_PER_RUN)",
+        + from_env("LANDSAT_SCENES_PER_RUN"),
     )
     run.add_argument(
         "--force",
@@ -296,47 +362,84 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.set_defaults(handler=command_run)
 
-    summary = commands.add_parser("summary", help="print the all-scenes summary table")
-    summary.add_argument("--json", action="store_true", help="a list of row objects")
-    summary.add_argument("--storage", help="output folder or s3://bucket/prefix")
+    summary = _add_command(commands, "summary", "print the all-scenes summary table")
+    _add_table_options(summary)
     summary.set_defaults(handler=command_summary)
 
-    fields = commands.add_parser("fields", help="print the fields' time series table")
-    output = fields.add_mutually_exclusive_group()
-    output.add_argument("--json", action="store_true", help="a list of row objects")
-    output.add_argument("--csv", action="store_true", help="CSV with a header row")
-    fields.add_argument("--storage", help="output folder or s3://bucket/prefix")
-    fields.add_argument("--field", action="append", metavar="ID", help="only this field (repeat)")
+    fields = _add_command(commands, "fields", "print the fields' time series table")
+    _add_table_options(fields)
+    fields.add_argument(
+        "--field", action="append", metavar="ID", help="only this field (repeat for more)"
+    )
     fields.set_defaults(handler=command_fields)
 
-    ndvi = commands.add_parser("ndvi", help="masked NDVI COG from three band files")
-    for name in ("red", "nir", "qa", "out"):
-        ndvi.add_argument(name)
+    ndvi = _add_command(commands, "ndvi", "masked NDVI COG from three band files")
+    ndvi.add_argument("red", metavar="RED", help="red band (SR_B4) GeoTIFF: a file or URL")
+    ndvi.add_argument(
+        "nir", metavar="NIR", help="near-infrared band (SR_B5, nir08) GeoTIFF: a file or URL"
+    )
+    ndvi.add_argument("qa", metavar="QA", help="QA_PIXEL band GeoTIFF: a file or URL")
+    ndvi.add_argument(
+        "out",
+        metavar="OUT",
+        help="the NDVI COG to write (nothing is written for a filtered or no-data scene)",
+    )
     ndvi.add_argument(
         "--min-clear-fraction",
         default="0",
-        help="below this AOI clear fraction the scene is filtered and nothing is written",
+        metavar="FRACTION",
+        help="below this clear fraction (0 to 1) the scene is filtered and nothing is written "
+        "(default: %(default)s, never filtered)",
     )
-    ndvi.add_argument("--scale", type=float, default=USGS_SR_SCALE, help="DN to reflectance")
-    ndvi.add_argument("--offset", type=float, default=USGS_SR_OFFSET, help="DN to reflectance")
+    ndvi.add_argument(
+        "--scale",
+        type=float,
+        default=USGS_SR_SCALE,
+        help="reflectance per DN, for both bands (default: %(default)s, USGS C2 L2)",
+    )
+    ndvi.add_argument(
+        "--offset",
+        type=float,
+        default=USGS_SR_OFFSET,
+        help="reflectance at DN 0, for both bands (default: %(default)s, USGS C2 L2)",
+    )
     ndvi.set_defaults(handler=command_ndvi)
 
-    inspect = commands.add_parser("inspect", help="print a STAC item's normalized scene record")
-    inspect.add_argument("item")
+    inspect = _add_command(commands, "inspect", "print a STAC item's normalized scene record")
+    inspect.add_argument("item", metavar="ITEM", help="a STAC item's JSON file")
     inspect.set_defaults(handler=command_inspect)
 
-    demo = commands.add_parser("demo-catalog", help="the embedded synthetic demo catalog")
-    demo_commands = demo.add_subparsers(dest="demo_command", required=True)
-    build = demo_commands.add_parser("build", help="write the demo catalog")
-    build.add_argument("--out", default="demo-catalog")
-    build.add_argument("--size", type=int, default=1000, help="pixels per side")
-    build.add_argument("--seed", type=int, default=0)
-    build.add_argument("--dates", type=int, default=24, help="acquisitions per path/row")
-    build.add_argument("--full-size", action="store_true", help="real 7,700 x 7,800 scenes")
+    demo = _add_command(commands, "demo-catalog", "the embedded synthetic demo catalog")
+    demo_commands = _add_commands(demo, "demo_command")
+    build = _add_command(demo_commands, "build", "write the demo catalog")
+    build.add_argument(
+        "--out", default="demo-catalog", help="folder to write it to (default: %(default)s)"
+    )
+    build.add_argument(
+        "--size", type=int, default=1000, help="pixels per scene side (default: %(default)s)"
+    )
+    build.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seed of the synthetic landscape and weather (default: %(default)s)",
+    )
+    build.add_argument(
+        "--dates", type=int, default=24, help="acquisitions per path/row (default: %(default)s)"
+    )
+    build.add_argument(
+        "--full-size",
+        action="store_true",
+        help="real-size 7,811 x 7,681 pixel scenes at 30 m instead of --size (slow)",
+    )
     build.set_defaults(handler=command_demo_build)
-    add = demo_commands.add_parser("add-scene", help="append one newer acquisition")
-    add.add_argument("--catalog", default="demo-catalog")
-    add.add_argument("--seed", type=int, default=0)
+    add = _add_command(demo_commands, "add-scene", "append one newer acquisition")
+    add.add_argument(
+        "--catalog", default="demo-catalog", help="the demo catalog's folder (default: %(default)s)"
+    )
+    add.add_argument(
+        "--seed", type=int, default=0, help="seed of the new scene's weather (default: %(default)s)"
+    )
     add.set_defaults(handler=command_demo_add)
     return parser
 

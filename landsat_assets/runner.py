@@ -9,6 +9,7 @@ bad scene fails alone, with its own error, and every other scene still lands.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -22,7 +23,7 @@ from dagster._core.storage.tags import (
 
 from landsat_assets.assets.fields import field_timeseries
 from landsat_assets.assets.scenes import FoundScenes
-from landsat_assets.assets.summaries import ndvi_summary
+from landsat_assets.assets.summaries import ndvi_summary, scene_ndvi_stats
 from landsat_assets.console import PhaseProgress
 from landsat_assets.errors import InputError
 from landsat_assets.freshness import scene_freshness
@@ -30,6 +31,7 @@ from landsat_assets.inflight import PROCESS_TAG, claim_scenes, scenes_in_flight,
 from landsat_assets.io_managers.products import TableIOManager
 from landsat_assets.jobs import SUMMARY_ASSETS, scene_job, summary_job
 from landsat_assets.partitions import landsat_scenes, register_scenes
+from landsat_assets.science.status import SceneStatus
 from landsat_assets.stac.scene import SceneRecord
 
 MAX_FAILURES_SHOWN = 10
@@ -46,6 +48,9 @@ log, where the UI shows it."""
 SUMMARY_FAILURE = ndvi_summary.key.to_user_string()
 """The key of `RunReport.failures` under which a failed summary run is reported."""
 
+FAILED = "failed"
+"""The outcome in `RunReport.computed` of a scene whose run failed."""
+
 
 @dataclass
 class RunReport:
@@ -58,10 +63,20 @@ class RunReport:
     summary: pd.DataFrame | None = None
     fields: pd.DataFrame | None = None
     """The fields' time series, when fields are configured."""
+    computed: dict[str, str] = field(default_factory=dict)
+    """The scenes this run materialized, each with its outcome: its status (a `SceneStatus`
+    value) or `FAILED`."""
+    finished_elsewhere: list[str] = field(default_factory=list)
+    """Scenes that needed recomputing, but another run, running at the same time, did it."""
 
     @property
     def ok(self) -> bool:
         return not self.failures and not self.bad_items
+
+    @property
+    def already_up_to_date(self) -> int:
+        """Scenes this run had nothing to do for: `found` is these and `computed`."""
+        return len(self.up_to_date) + len(self.finished_elsewhere)
 
 
 def contiguous_batches(
@@ -190,10 +205,12 @@ def run_pipeline(
         echo(f"{reason}: {count} scene(s) to recompute.")
     found = {r.scene_key: r for r in records}
     pending = stale
+    computed: list[str] = []
     while pending:
         with claim_scenes(instance, pending) as claim:
             if claim.elsewhere.owners:
                 echo(f"{claim.elsewhere.describe()}: left to it.")
+            computed += claim.mine
             _execute_batches(instance, defs, claim.mine, found, scenes_per_run, report)
         if not claim.elsewhere.owners:
             break
@@ -202,9 +219,11 @@ def run_pipeline(
         pending = list(
             scene_freshness(instance, defs, [found[k] for k in claim.elsewhere.owners]).stale
         )
-        done = len(claim.elsewhere.owners) - len(pending)
+        still_stale = set(pending)
+        done = [key for key in claim.elsewhere.owners if key not in still_stale]
+        report.finished_elsewhere += done
         echo(
-            f"{done} of them finished by the other run"
+            f"{len(done)} of them finished by the other run"
             + (f"; recomputing the other {len(pending)} here." if pending else ".")
         )
     if stale or summary_is_behind(defs, records):
@@ -219,6 +238,10 @@ def run_pipeline(
         if not result.success:
             report.failures[SUMMARY_FAILURE] = failure_message(result)
     report.summary = load_summary(defs)
+    report.computed = {key: FAILED for key in computed if key in report.failures}
+    report.computed |= scene_statuses(
+        defs, report.summary, [key for key in computed if key not in report.failures]
+    )
     if "fields" in defs.resources:
         report.fields = load_field_timeseries(defs)
     return report
@@ -259,6 +282,25 @@ def summary_is_behind(defs: Definitions, records: Sequence[SceneRecord]) -> bool
     return table is None or not {r.scene_key for r in records} <= set(table["scene_id"])
 
 
+def scene_statuses(
+    defs: Definitions, summary: pd.DataFrame | None, keys: Sequence[str]
+) -> dict[str, str]:
+    """The status of each of `keys`, scenes just materialized: their summary row's, or, for a
+    scene the summary lacks (its run failed), its own statistics row's ("unknown" if that
+    cannot be read either)."""
+    in_summary = {} if summary is None else summary.set_index("scene_id")["status"].to_dict()
+    statuses = {}
+    for key in keys:
+        if key not in in_summary:
+            try:
+                row = _load_table(defs, TableIOManager.key_for(scene_ndvi_stats.key, key))
+            except (OSError, ValueError):
+                row = None
+            in_summary[key] = row["status"].iloc[0] if row is not None and len(row) else "unknown"
+        statuses[key] = str(in_summary[key])
+    return statuses
+
+
 def load_summary(defs: Definitions) -> pd.DataFrame | None:
     """The summary table as stored, read the way its IO manager reads it (None if missing)."""
     return _load_table(defs, SUMMARY_KEY)
@@ -275,24 +317,38 @@ def _load_table(defs: Definitions, key: str) -> pd.DataFrame | None:
     return manager.decode(store, key) if store.exists(key) else None
 
 
+STATUS_LABELS = {
+    SceneStatus.PROCESSED.value: "processed",
+    SceneStatus.FILTERED_CLOUDY.value: "filtered for clouds",
+    SceneStatus.NO_DATA.value: "no data over AOI",
+}
+"""The scene statuses a report always counts, in its order, with their labels."""
+
+
+def format_counts(report: RunReport) -> list[str]:
+    """The scenes found, split into those computed this run (by outcome) and those already
+    up to date: each level adds up to the one above it."""
+    outcomes = Counter(report.computed.values())
+    labels = STATUS_LABELS | {FAILED: "failed"}
+    labels |= {outcome: outcome.replace("_", " ") for outcome in sorted(outcomes.keys() - labels)}
+    elsewhere = len(report.finished_elsewhere)
+    return [
+        f"  {'scenes found':<23}{len(report.found)}",
+        f"  {'computed this run':<23}{len(report.computed)}",
+        *(f"    {label:<21}{outcomes[outcome]}" for outcome, label in labels.items()),
+        f"  {'already up to date':<23}{report.already_up_to_date}"
+        + (f" ({elsewhere} of them computed by another run meanwhile)" if elsewhere else ""),
+    ]
+
+
 def format_report(report: RunReport, storage_uri: str) -> str:
-    lines = []
+    lines = ["", "Landsat scene pipeline", *format_counts(report)]
     table = report.summary
-    counts: Mapping[str, int] = (
-        table["status"].value_counts().to_dict() if table is not None and len(table) else {}
-    )
-    lines.append("")
-    lines.append("Landsat scene pipeline")
-    lines.append(f"  scenes found         {len(report.found)}")
-    lines.append(f"  processed            {counts.get('processed', 0)}")
-    lines.append(f"  filtered for clouds  {counts.get('filtered_cloudy', 0)}")
-    lines.append(f"  no data over AOI     {counts.get('no_data', 0)}")
-    lines.append(
-        f"  failed               {len([k for k in report.failures if k != SUMMARY_FAILURE])}"
-    )
-    lines.append(f"  up to date, skipped  {len(report.up_to_date)}")
     if table is not None and len(table):
+        statuses = table["status"].value_counts()
+        counts = (f"{label} {statuses.get(status, 0)}" for status, label in STATUS_LABELS.items())
         lines.append("")
+        lines.append(f"Every scene in the summary ({len(table)}): {', '.join(counts)}")
         if len(table) > SUMMARY_ROWS_SHOWN:
             lines.append(
                 f"latest {SUMMARY_ROWS_SHOWN} of {len(table)} scenes "

@@ -1,13 +1,21 @@
 """The `landsat-assets` command as a user runs it: real subprocesses, real files."""
 
+import argparse
+import csv
+import io
 import json
+from collections import Counter
+from collections.abc import Iterator
+from datetime import datetime
+from importlib.metadata import version
 
 import pytest
 from rio_cogeo.cogeo import cog_validate
 
 from landsat_assets import cli
 from landsat_assets.cli import root_cause
-from landsat_assets_tests.support.cli import landsat_assets
+from landsat_assets.runner import STATUS_LABELS
+from landsat_assets_tests.support.cli import landsat_assets, run_counts
 from landsat_assets_tests.support.deployment import POSTGRES_INSTANCE, dagster_home
 from landsat_assets_tests.support.fields import FIELDS, write_fields
 from landsat_assets_tests.support.processes import free_port
@@ -68,7 +76,7 @@ def test_inspect_names_a_bad_file(tmp_path):
     assert "item.json" in result.stderr
 
 
-def test_run_then_summary_json(tmp_path, small_demo_catalog):
+def test_run_report_then_summary_json_and_csv(tmp_path, small_demo_catalog):
     env = {
         "DAGSTER_HOME": str(tmp_path / "home"),
         "LANDSAT_STORAGE": str(tmp_path / "data"),
@@ -79,7 +87,18 @@ def test_run_then_summary_json(tmp_path, small_demo_catalog):
     assert run.returncode == 0, run.stdout + run.stderr
     assert "Landsat scene pipeline" in run.stdout
     assert "failed               0" in run.stdout
+    counts = run_counts(run.stdout)
+    assert counts.this_run["failed"] == 0
+    assert sum(counts.this_run.values()) == counts.computed == counts.found > 0
+    assert counts.up_to_date == 0
     assert (tmp_path / "home" / "dagster.yaml").exists()
+
+    again = landsat_assets("run", env=env, cwd=tmp_path)
+    assert again.returncode == 0, again.stdout + again.stderr
+    counts_again = run_counts(again.stdout)
+    assert counts_again.computed == sum(counts_again.this_run.values()) == 0
+    assert counts_again.up_to_date == counts_again.found == counts.found
+
     summary = landsat_assets("summary", "--json", env=env, cwd=tmp_path)
     assert summary.returncode == 0, summary.stderr
     rows = json.loads(summary.stdout)
@@ -102,6 +121,34 @@ def test_run_then_summary_json(tmp_path, small_demo_catalog):
         "ndvi_max",
         "status",
     }
+    assert len(rows) == counts.found
+    statuses = Counter(row["status"] for row in rows)
+    in_summary = {label: statuses[status] for status, label in STATUS_LABELS.items()}
+    assert in_summary | {"failed": 0} == counts.this_run
+
+    as_csv = landsat_assets("summary", "--csv", env=env, cwd=tmp_path)
+    assert as_csv.returncode == 0, as_csv.stderr
+    table = list(csv.reader(io.StringIO(as_csv.stdout)))
+    assert table[0] == list(rows[0])
+    from_csv = [dict(zip(table[0], cells, strict=True)) for cells in table[1:]]
+    assert [_cells(row) for row in from_csv] == [_cells(row) for row in rows]
+    both = landsat_assets("summary", "--csv", "--json", env=env, cwd=tmp_path)
+    assert both.returncode == 2
+    assert "not allowed with argument" in both.stderr
+
+
+def _cells(row: dict[str, object]) -> dict[str, object]:
+    """A `--json` or `--csv` row in one form: every value as text, a missing one blank, the
+    time parsed (JSON writes it with a "T", CSV with a space)."""
+    return {column: _cell(column, value) for column, value in row.items()}
+
+
+def _cell(column: str, value: object) -> object:
+    if value is None:
+        return ""
+    if column == "datetime":
+        return datetime.fromisoformat(str(value))
+    return str(value)
 
 
 def test_bad_settings_fail_clearly(tmp_path, small_demo_catalog):
@@ -222,3 +269,58 @@ def test_a_bad_fields_file_is_one_line(tmp_path, small_demo_catalog):
     assert run.stderr.strip() == (
         f"error: fields file {bad}: the FeatureCollection has no features"
     )
+
+
+def _commands(
+    parser: argparse.ArgumentParser, path: tuple[str, ...] = ()
+) -> Iterator[tuple[tuple[str, ...], argparse.ArgumentParser]]:
+    """Every command of `parser` (itself included) with the words that name it."""
+    yield path, parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, command in action.choices.items():
+                yield from _commands(command, (*path, name))
+
+
+COMMANDS = list(_commands(cli.build_parser()))
+
+
+def _squeezed(text: str) -> str:
+    """`text` without whitespace: argparse wraps help lines where it likes."""
+    return "".join(text.split())
+
+
+@pytest.mark.parametrize("path", [path for path, _ in COMMANDS], ids=" ".join)
+def test_every_argument_has_help_and_its_default(path, capsys):
+    parser = dict(COMMANDS)[path]
+    with pytest.raises(SystemExit) as exit_:
+        cli.main([*path, "--help"])
+    assert exit_.value.code == 0
+    shown = _squeezed(capsys.readouterr().out)
+    for action in parser._actions:
+        if isinstance(action, argparse._HelpAction):
+            continue
+        name = "/".join(action.option_strings) or action.dest
+        assert action.help, f"{' '.join(path)}: {name} has no help"
+        assert _squeezed(action.help % vars(action)) in shown, name
+        if action.default not in (None, False, argparse.SUPPRESS):
+            assert _squeezed(f"(default: {action.default}") in shown, name
+        elif action.dest in cli.RUN_OPTIONS:
+            # Unset, the option leaves the setting to its variable.
+            assert f"(default: ${cli.RUN_OPTIONS[action.dest]}, else " in action.help, name
+
+
+def test_the_positional_arguments_are_named_in_the_help():
+    ndvi = landsat_assets("ndvi", "--help")
+    assert ndvi.returncode == 0, ndvi.stderr
+    assert "RED NIR QA OUT" in ndvi.stdout
+    assert "QA_PIXEL band GeoTIFF" in ndvi.stdout
+    assert "(default: 0, never filtered)" in " ".join(ndvi.stdout.split())
+    inspect = landsat_assets("inspect", "--help")
+    assert "ITEM        a STAC item's JSON file" in inspect.stdout
+
+
+def test_version():
+    result = landsat_assets("--version")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"landsat-assets {version('landsat-assets')}\n"

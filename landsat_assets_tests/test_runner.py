@@ -9,9 +9,18 @@ from dagster import DagsterEventType, DagsterInstance
 
 from landsat_assets.assets.scenes import landsat_scene
 from landsat_assets.definitions import build_definitions
-from landsat_assets.runner import SUMMARY_ROWS_SHOWN, RunReport, format_report, run_pipeline
+from landsat_assets.runner import (
+    FAILED,
+    SUMMARY_FAILURE,
+    SUMMARY_ROWS_SHOWN,
+    RunReport,
+    format_report,
+    run_pipeline,
+)
 from landsat_assets.science.summary import summarize
-from landsat_assets_tests.support.items import processed_row
+from landsat_assets.stac.normalize import normalize_item
+from landsat_assets_tests.support.cli import run_counts
+from landsat_assets_tests.support.items import processed_row, stac_item
 from landsat_assets_tests.support.stac_api import catalog_item_dicts, serving_stac_api
 
 
@@ -34,6 +43,9 @@ def test_the_main_job_searches_the_catalog_once(
     keys = [r.scene_key for r in report.found]
     assert len(keys) == len(items), report.failures
     assert sorted(report.failures) == sorted(keys)
+    assert report.computed == dict.fromkeys(keys, FAILED)
+    counts = run_counts(format_report(report, "/data"))
+    assert counts.this_run["failed"] == counts.computed == counts.found == len(items)
     assert api.pages_served.count(0) == 1, f"pages served: {api.pages_served}"
     recorded = instance.get_latest_storage_id_by_partition(
         landsat_scene.key, DagsterEventType.ASSET_MATERIALIZATION, partitions=set(keys)
@@ -48,3 +60,37 @@ def test_a_run_prints_the_latest_rows_of_a_long_summary() -> None:
     shown = [key for key in report.summary["scene_id"] if key in printed]
     assert shown == list(report.summary["scene_id"].tail(SUMMARY_ROWS_SHOWN))
     assert f"latest {SUMMARY_ROWS_SHOWN} of {SUMMARY_ROWS_SHOWN + 10} scenes" in printed
+
+
+def test_the_report_counts_this_run_and_the_rest_apart() -> None:
+    found = [
+        normalize_item(stac_item(f"LC08_L2SP_033032_202301{day:02d}_02_T1")) for day in range(1, 11)
+    ]
+    keys = [record.scene_key for record in found]
+    report = RunReport(
+        found=found,
+        new_partitions=[],
+        up_to_date=keys[:4],
+        finished_elsewhere=keys[4:6],
+        computed={
+            keys[6]: "processed",
+            keys[7]: "filtered_cloudy",
+            keys[8]: FAILED,
+            keys[9]: "unknown",
+        },
+        failures={keys[8]: "boom", SUMMARY_FAILURE: "the summary failed too"},
+    )
+    printed = format_report(report, "/data")
+    counts = run_counts(printed)
+    assert counts.this_run == {
+        "processed": 1,
+        "filtered for clouds": 1,
+        "no data over AOI": 0,
+        "failed": 1,
+        "unknown": 1,
+    }
+    assert counts.computed == sum(counts.this_run.values()) == 4
+    assert counts.up_to_date == 6 and counts.found == counts.computed + counts.up_to_date
+    assert "already up to date     6 (2 of them computed by another run meanwhile)" in printed
+    assert f"FAILED {keys[8]}: boom" in printed
+    assert f"FAILED {SUMMARY_FAILURE}: the summary failed too" in printed
