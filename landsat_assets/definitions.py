@@ -15,6 +15,8 @@ from dagster import AssetSpec, BackfillPolicy, Definitions, EnvVar, in_process_e
 from dagster_aws.s3 import S3Resource
 
 from landsat_assets.assets.fields import FIELD_ASSETS, FIELD_SUMMARY_ASSETS
+from landsat_assets.assets.indices import INDEX_ASSETS
+from landsat_assets.assets.summaries import scene_ndvi_stats, scene_stats_asset
 from landsat_assets.assets.user_script import ScriptSubprocessClient, user_script_assets
 from landsat_assets.automation import build_automation_sensor, refreshes_summary
 from landsat_assets.io_managers.products import (
@@ -82,6 +84,11 @@ def build_definitions(config: Settings | Mapping[str, str] = os.environ) -> Defi
     with_fields = settings.fields is not None
     field_assets = FIELD_ASSETS if with_fields else []
     field_summaries = FIELD_SUMMARY_ASSETS if with_fields else []
+    index_assets = INDEX_ASSETS if len(settings.indices) > 1 else []
+    scene_assets = [
+        scene_stats_asset(index_assets) if a.key == scene_ndvi_stats.key else a
+        for a in SCENE_ASSETS
+    ]
 
     def with_settings_version(spec: AssetSpec) -> AssetSpec:
         product = spec.key.to_user_string()
@@ -97,7 +104,7 @@ def build_definitions(config: Settings | Mapping[str, str] = os.environ) -> Defi
         assets=[
             *(
                 a.with_attributes(backfill_policy=runs_of).map_asset_specs(with_settings_version)
-                for a in [*SCENE_ASSETS, *field_assets]
+                for a in [*scene_assets, *index_assets, *field_assets]
             ),
             *(
                 a.with_attributes(automation_condition=summary_refresh).map_asset_specs(

@@ -14,16 +14,18 @@ import hashlib
 import shapely
 
 from landsat_assets.fields import load_fields
+from landsat_assets.science.indices import bands_for
 from landsat_assets.settings import Settings, resolve_aoi
 
 PRODUCT_SETTINGS: dict[str, tuple[str, ...]] = {
-    "scene_bands": ("aoi",),
+    "scene_bands": ("aoi", "bands"),
     "cloud_mask": ("usable_classes",),
     "ndvi": ("usable_classes", "min_clear_fraction"),
-    "scene_ndvi_stats": ("usable_classes", "min_clear_fraction"),
-    "ndvi_summary": ("aoi", "usable_classes", "min_clear_fraction"),
-    "field_stats": ("usable_classes", "min_clear_fraction", "fields"),
-    "field_timeseries": ("aoi", "usable_classes", "min_clear_fraction", "fields"),
+    "spectral_indices": ("usable_classes", "min_clear_fraction", "indices"),
+    "scene_ndvi_stats": ("usable_classes", "min_clear_fraction", "indices"),
+    "ndvi_summary": ("aoi", "usable_classes", "min_clear_fraction", "indices"),
+    "field_stats": ("usable_classes", "min_clear_fraction", "fields", "indices"),
+    "field_timeseries": ("aoi", "usable_classes", "min_clear_fraction", "fields", "indices"),
 }
 """The settings each product is made from directly. Products downstream of a changed one
 follow through Dagster's data versions (an upstream change makes them stale too). The
@@ -35,6 +37,8 @@ SETTING_NAMES = {
     "usable_classes": "usable classes",
     "min_clear_fraction": "min clear fraction",
     "fields": "fields",
+    "indices": "indices",
+    "bands": "bands read",
 }
 """How people call each setting, in messages."""
 
@@ -44,7 +48,8 @@ _SEPARATOR = ";"
 def setting_values(settings: Settings) -> dict[str, str]:
     """Each product-shaping setting as a short, stable text: equal texts, equal products. The
     AOI is a hash of its geometry, so the same area given another way is the same AOI; the
-    fields are a digest of their ids, polygons and properties."""
+    fields are a digest of their ids, polygons and properties; the bands read follow from the
+    indices."""
     aoi = resolve_aoi(settings.aoi)
     geometry = "none" if aoi is None else shapely.normalize(aoi.geometry).wkb_hex
     fields = (
@@ -57,6 +62,8 @@ def setting_values(settings: Settings) -> dict[str, str]:
         "fields": fields,
         "usable_classes": "+".join(sorted(c.name.lower() for c in settings.usable_classes)),
         "min_clear_fraction": f"{settings.min_clear_fraction:g}",
+        "indices": "+".join(settings.indices),
+        "bands": "+".join(bands_for(settings.indices)),
     }
 
 

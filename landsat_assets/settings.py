@@ -30,6 +30,7 @@ from landsat_assets.fields import (
     is_geopackage,
     load_fields,
 )
+from landsat_assets.science.indices import INDICES, parse_indices
 from landsat_assets.science.qa import MaskClass, parse_usable_classes
 from landsat_assets.stac.aoi import Aoi, load_aoi
 from landsat_assets.stac.watermark import FirstTick
@@ -239,8 +240,9 @@ class Settings:
     fields: Path | None = _setting(
         "LANDSAT_FIELDS",
         "",
-        "GeoJSON FeatureCollection of fields (polygons, WGS84): statistics and a cloud "
-        "decision per field and scene; without LANDSAT_AOI the AOI is their union",
+        "fields file (GeoJSON FeatureCollection in WGS84, or a one-layer GeoPackage): "
+        "statistics and a cloud decision per field and scene; without LANDSAT_AOI the AOI is "
+        "their union",
         _fields_file,
         fixed_at_load=True,
     )
@@ -249,6 +251,14 @@ class Settings:
         DEFAULT_ID_PROPERTY,
         "the property that names each field (a feature without it uses its own `id`)",
         _text,
+        fixed_at_load=True,
+    )
+    indices: tuple[str, ...] = _setting(
+        "LANDSAT_INDICES",
+        "ndvi",
+        f"spectral indices computed (comma-separated): any of {', '.join(INDICES)}; NDVI "
+        "always is. Only the bands they need are read",
+        parse_indices,
         fixed_at_load=True,
     )
     local_roots: tuple[Path, ...] = _setting(

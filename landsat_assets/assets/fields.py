@@ -5,8 +5,6 @@ import pandas as pd
 from dagster import AssetExecutionContext, MetadataValue, Output, TableColumn, TableSchema, asset
 
 from landsat_assets.assets.common import per_scene, png_markdown, staged_product, stored_at
-from landsat_assets.assets.indices import band_scale
-from landsat_assets.assets.scenes import landsat_scene, scene_bands
 from landsat_assets.assets.summaries import refresh_scene_rows
 from landsat_assets.automation import SCENE_FOLLOWS_UPSTREAM
 from landsat_assets.fields import Field
@@ -14,14 +12,13 @@ from landsat_assets.io_managers.products import StagedFile, StoredRaster, TableI
 from landsat_assets.resources.fields import LandsatFields
 from landsat_assets.resources.processing import SceneProcessing
 from landsat_assets.resources.storage import LandsatStorage
-from landsat_assets.science.bands import band_number
-from landsat_assets.science.blocks import BandSource
 from landsat_assets.science.field_table import (
-    FIELD_COLUMNS,
+    field_columns,
     field_rows,
     timeseries,
     unmeasured_rows,
 )
+from landsat_assets.science.indices import INDICES, bands_for
 from landsat_assets.science.preview import fewer_colours, field_timeseries_plot
 from landsat_assets.science.status import SceneStatus, SceneVerdict
 from landsat_assets.science.zonal import field_statistics
@@ -52,9 +49,10 @@ def fields_on_scene(fields: tuple[Field, ...], record: SceneRecord) -> list[Fiel
     automation_condition=SCENE_FOLLOWS_UPSTREAM,
     io_manager_key="table_io_manager",
     description="One row per field the scene touches: pixel counts, the field's own clear "
-    "fraction and status (each field is filtered for clouds on its own), and NDVI mean, "
-    "median, std, min, max, p10 and p90 over its clear pixels. A pixel belongs to a field "
-    "when its centre is inside the polygon.",
+    "fraction and status (each field is filtered for clouds on its own), and for NDVI and "
+    "every other configured index (LANDSAT_INDICES) its mean, median, std, min, max, p10 and "
+    "p90 over the field's clear, unsaturated pixels. A pixel belongs to a field when its "
+    "centre is inside the polygon.",
 )
 def field_stats(
     context: AssetExecutionContext,
@@ -65,27 +63,28 @@ def field_stats(
     storage: LandsatStorage,
 ) -> dict[str, StagedFile]:
     loaded = fields.load()
+    names = processing.index_names()
+    indices = [INDICES[name] for name in names]
     tables: dict[str, StagedFile] = {}
     for key in context.partition_keys:
         record, bands = landsat_scene[key], scene_bands[key]
         touched = fields_on_scene(loaded.fields, record)
         if bands is None:
             verdict = SceneVerdict(SceneStatus.NO_DATA, "the AOI misses the scene")
-            table = unmeasured_rows(record, touched, verdict)
+            table = unmeasured_rows(record, touched, verdict, names)
         else:
             results = field_statistics(
                 key,
-                BandSource(bands.uri, band_number("red")),
-                BandSource(bands.uri, band_number("nir08")),
-                BandSource(bands.uri, band_number("qa_pixel")),
+                {band: bands.scaled(band) for band in bands_for(names)},
+                bands.band("qa_pixel"),
                 [f.geometry for f in touched],
-                red_scale=band_scale(bands, "red"),
-                nir_scale=band_scale(bands, "nir08"),
+                indices=indices,
+                radsat_source=bands.band("qa_radsat") if bands.has("qa_radsat") else None,
                 usable_classes=processing.usable(),
                 min_clear_fraction=processing.min_clear_fraction,
                 workers=processing.readers_for(bands.uri),
             )
-            table = field_rows(record, touched, results)
+            table = field_rows(record, touched, results, names)
         counts = table["status"].value_counts()
         tables[key] = staged_product(storage, TableIOManager, table)
         context.add_asset_metadata(
@@ -101,10 +100,6 @@ def field_stats(
     return tables
 
 
-FIELD_CHAIN = (landsat_scene, scene_bands, field_stats)
-"""A scene's field rows and every product they are made from."""
-
-
 @asset(
     deps=[field_stats],
     group_name="field_summaries",
@@ -116,10 +111,11 @@ FIELD_CHAIN = (landsat_scene, scene_bands, field_stats)
     "changed since; only rows made with the current settings and fields are kept.",
 )
 def field_timeseries(
-    context: AssetExecutionContext, storage: LandsatStorage
+    context: AssetExecutionContext, storage: LandsatStorage, processing: SceneProcessing
 ) -> Output[pd.DataFrame]:
-    refresh = refresh_scene_rows(context, storage, field_stats, FIELD_COLUMNS, FIELD_CHAIN)
-    table = timeseries([refresh.kept(), *refresh.changed.values()])
+    names = processing.index_names()
+    refresh = refresh_scene_rows(context, storage, field_stats, field_columns(names))
+    table = timeseries([refresh.kept(), *refresh.changed.values()], names)
     counts = table["status"].value_counts()
     return Output(
         table,

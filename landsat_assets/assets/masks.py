@@ -17,8 +17,6 @@ from landsat_assets.io_managers.products import (
 )
 from landsat_assets.resources.processing import SceneProcessing
 from landsat_assets.resources.storage import LandsatStorage
-from landsat_assets.science.bands import band_number
-from landsat_assets.science.blocks import BandSource
 from landsat_assets.science.masks import ClassCounts, MaskSummary, write_cloud_mask
 from landsat_assets.science.preview import mask_legend, mask_preview
 from landsat_assets.science.qa import MaskClass
@@ -61,7 +59,7 @@ def cloud_mask(
         staged = storage.store().staging_dir() / f"{key}.tif"
         summary = write_cloud_mask(
             key,
-            BandSource(bands.uri, band_number("qa_pixel")),
+            bands.band("qa_pixel"),
             staged,
             usable_classes=usable,
             workers=processing.readers_for(bands.uri),

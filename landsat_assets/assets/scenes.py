@@ -33,9 +33,10 @@ from landsat_assets.resources.catalog import LandsatCatalog
 from landsat_assets.resources.imagery import ImagerySource
 from landsat_assets.resources.processing import SceneProcessing
 from landsat_assets.resources.storage import LandsatStorage
-from landsat_assets.science.bands import check_declared_shape, extract_scene_bands
+from landsat_assets.science.bands import check_declared_shape, extract_scene_bands, plan_bands
+from landsat_assets.science.indices import bands_for
 from landsat_assets.science.status import SceneStatus
-from landsat_assets.stac.scene import SCENE_BANDS, SceneRecord
+from landsat_assets.stac.scene import SceneRecord
 
 VERSION_METADATA = "version"
 """`landsat_scene` metadata holding the scene's USGS processing version (scene_versions.py)."""
@@ -120,7 +121,9 @@ def landsat_scene(
     io_manager_key="raster_io_manager",
     retry_policy=imagery_retry_policy,
     pool=IMAGERY_POOL,
-    description="Red, NIR and QA_PIXEL for the AOI window, read tile by tile from the source COGs.",
+    description="Red, NIR and QA_PIXEL for the AOI window, read tile by tile from the source "
+    "COGs, with the other bands the configured indices need (LANDSAT_INDICES) and QA_RADSAT "
+    "when the item has it; each band described by its STAC common name.",
 )
 def scene_bands(
     context: AssetExecutionContext,
@@ -137,7 +140,10 @@ def scene_bands(
             record = landsat_scene[key]
             staged = storage.store().staging_dir() / f"{key}.tif"
             with permanent_scene_errors():
-                hrefs = {r: imagery.readable_href(key, record.bands[r]) for r in SCENE_BANDS}
+                plan = plan_bands(
+                    key, record.bands, record.platform, bands_for(processing.index_names())
+                )
+                hrefs = {r: imagery.readable_href(key, record.bands[r]) for r in plan.roles}
                 check_declared_shape(
                     key, record.shape, hrefs["red"], pixel_budget=processing.pixel_budget
                 )
@@ -146,9 +152,7 @@ def scene_bands(
                     hrefs,
                     staged,
                     aoi_wgs84=aoi,
-                    scales={
-                        r: (record.bands[r].scale, record.bands[r].offset) for r in SCENE_BANDS
-                    },
+                    scales={r: (record.bands[r].scale, record.bands[r].offset) for r in plan.roles},
                     pixel_budget=processing.pixel_budget,
                     workers=processing.readers_for(hrefs["red"]),
                     progress=progress_logger(context, "reading bands", key),
@@ -171,6 +175,8 @@ def scene_bands(
                     "height": height,
                     "aoi_pixels": extract.aoi_pixel_count,
                     "crs": extract.crs,
+                    "bands": ", ".join(plan.roles),
+                    "saturation": plan.saturation,
                     **stored_at(storage, RasterIOManager, context.asset_key, key, staged=staged),
                 },
                 partition_key=key,

@@ -1,6 +1,6 @@
 """Per-scene statistics rows and the all-scenes summary, table and plot."""
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,6 +15,7 @@ from dagster import (
     TableSchema,
     asset,
 )
+from dagster._core.definitions.assets.job.asset_job import JobScopedAssetGraph
 from dagster._core.definitions.data_version import CODE_VERSION_TAG
 
 from landsat_assets.assets.common import (
@@ -24,22 +25,24 @@ from landsat_assets.assets.common import (
     staged_product,
     stored_at,
 )
-from landsat_assets.assets.indices import ndvi
-from landsat_assets.assets.masks import cloud_mask, stored_mask_summary
-from landsat_assets.assets.scenes import landsat_scene, scene_bands
+from landsat_assets.assets.masks import stored_mask_summary
 from landsat_assets.automation import SCENE_FOLLOWS_UPSTREAM
 from landsat_assets.errors import StorageError
-from landsat_assets.io_managers.products import StagedFile, StoredRaster, TableIOManager
+from landsat_assets.io_managers.products import (
+    RasterIOManager,
+    StagedFile,
+    StoredRaster,
+    TableIOManager,
+)
 from landsat_assets.materializations import latest_product_facts, partitions_materialized_after
-from landsat_assets.provenance import settings_in, versioned
 from landsat_assets.resources.processing import SceneProcessing
 from landsat_assets.resources.storage import LandsatStorage
 from landsat_assets.science.preview import fewer_colours
 from landsat_assets.science.statistics import statistics_from_tags
 from landsat_assets.science.status import SceneStatus, decide_scene_status
 from landsat_assets.science.summary import (
-    STATS_COLUMNS,
     merge_rows,
+    stats_columns,
     stats_row,
     summarize,
     summary_plot,
@@ -47,21 +50,8 @@ from landsat_assets.science.summary import (
 )
 from landsat_assets.stac.scene import SceneRecord
 
-STATS_SCHEMA = TableSchema(
-    columns=[TableColumn(name, dtype) for name, dtype in STATS_COLUMNS.items()]
-)
 
-
-@asset(
-    **per_scene,
-    group_name="summaries",
-    kinds={"parquet"},
-    code_version="1",
-    automation_condition=SCENE_FOLLOWS_UPSTREAM,
-    io_manager_key="table_io_manager",
-    description="AOI NDVI statistics, cloud fractions and status of the scene, as one row.",
-)
-def scene_ndvi_stats(
+def scene_stats_rows(
     context: AssetExecutionContext,
     landsat_scene: dict[str, SceneRecord],
     cloud_mask: dict[str, StoredRaster | None],
@@ -70,6 +60,7 @@ def scene_ndvi_stats(
     storage: LandsatStorage,
 ) -> dict[str, StagedFile]:
     usable = processing.usable()
+    indices = processing.index_names()
     rows: dict[str, StagedFile] = {}
     for key in context.partition_keys:
         mask = cloud_mask[key]
@@ -85,10 +76,14 @@ def scene_ndvi_stats(
             processing.min_clear_fraction,
             index_pixels=int(statistics["valid_pixel_count"]) if statistics else 0,
         )
+        processed = verdict.status is SceneStatus.PROCESSED
         row = stats_row(
             landsat_scene[key],
             status=verdict.status,
-            statistics=statistics if verdict.status is SceneStatus.PROCESSED else None,
+            statistics=(statistics or {}) | other_index_statistics(storage, processing, key)
+            if processed
+            else None,
+            indices=indices,
             **fractions,
         )
         rows[key] = staged_product(storage, TableIOManager, row)
@@ -105,10 +100,51 @@ def scene_ndvi_stats(
     return rows
 
 
-PLOT_COLOURS = 64
+def scene_stats_asset(index_rasters: Sequence[AssetsDefinition] = ()) -> AssetsDefinition:
+    """`scene_ndvi_stats`, depending on `index_rasters` too (`spectral_indices`, when other
+    indices are configured: `definitions.build_definitions`). Built here rather than by
+    `map_asset_specs`, which in Dagster 1.13 turns every input into a Nothing dependency
+    when it adds one."""
+    return asset(
+        name="scene_ndvi_stats",
+        deps=list(index_rasters),
+        **per_scene,
+        group_name="summaries",
+        kinds={"parquet"},
+        code_version="1",
+        automation_condition=SCENE_FOLLOWS_UPSTREAM,
+        io_manager_key="table_io_manager",
+        description="AOI statistics of NDVI and the other configured indices, cloud "
+        "fractions and status of the scene, as one row.",
+    )(scene_stats_rows)
 
-STATS_CHAIN = (landsat_scene, scene_bands, cloud_mask, ndvi, scene_ndvi_stats)
-"""A scene's statistics row and every product it is made from."""
+
+scene_ndvi_stats = scene_stats_asset()
+
+
+def other_index_statistics(
+    storage: LandsatStorage, processing: SceneProcessing, partition: str
+) -> dict[str, float]:
+    """The statistics of the indices besides NDVI from the scene's stored `spectral_indices`
+    raster (its band tags); none (NaN in the row) when it has none. The raster is a declared
+    dependency of `scene_ndvi_stats` when such indices are configured (definitions.py)."""
+    others = processing.other_indices()
+    if not others:
+        return {}
+    rasters = RasterIOManager(storage=storage)
+    store = storage.store()
+    key = rasters.key_for(AssetKey("spectral_indices"), partition)
+    stored = rasters.decode(store, key) if store.exists(key) else None
+    values: dict[str, float] = {}
+    for index in others:
+        if stored is not None and stored.has(index.name):
+            found = statistics_from_tags(stored.tags_of(index.name), index.name)
+            found.pop("valid_pixel_count")
+            values.update(found)
+    return values
+
+
+PLOT_COLOURS = 64
 
 SUMMARY_CURSOR = "scene_stats_cursor"
 """Summary metadata: the newest per-scene event (`scene_ndvi_stats`, `field_stats`) its table
@@ -128,15 +164,21 @@ SUMMARY_FINGERPRINT = "fingerprint"
     "refresh reads the stored table and the rows of the scenes whose statistics changed since. "
     "Only rows made with the current settings are kept (`rows_left_out` counts the others).",
 )
-def ndvi_summary(context: AssetExecutionContext, storage: LandsatStorage) -> Output[pd.DataFrame]:
-    refresh = refresh_scene_rows(context, storage, scene_ndvi_stats, STATS_COLUMNS, STATS_CHAIN)
-    previous = summarize([]) if refresh.previous is None else refresh.previous
-    table = merge_rows(previous, refresh.changed)
+def ndvi_summary(
+    context: AssetExecutionContext, storage: LandsatStorage, processing: SceneProcessing
+) -> Output[pd.DataFrame]:
+    indices = processing.index_names()
+    columns = stats_columns(indices)
+    refresh = refresh_scene_rows(context, storage, scene_ndvi_stats, columns)
+    previous = summarize([], indices) if refresh.previous is None else refresh.previous
+    table = merge_rows(previous, refresh.changed, indices)
     counts = table["status"].value_counts()
     return Output(
         table,
         metadata={
-            "dagster/column_schema": STATS_SCHEMA,
+            "dagster/column_schema": TableSchema(
+                columns=[TableColumn(name, dtype) for name, dtype in columns.items()]
+            ),
             "dagster/row_count": len(table),
             **{f"scenes_{status}": int(counts.get(status, 0)) for status in counts.index},
             **refresh.metadata_for(table, storage, context.asset_key),
@@ -184,15 +226,14 @@ def refresh_scene_rows(
     storage: LandsatStorage,
     source: AssetsDefinition,
     columns: Iterable[str],
-    chain: Iterable[AssetsDefinition],
 ) -> SceneRowsRefresh:
     """The stored summary and the rows of the scenes whose `source` table was materialized
     after the last event it includes, reading only those; rows not made with the current
-    settings (`_made_with_current_settings` over `chain`) are left out."""
+    code and settings (`_made_with_current_settings`) are left out."""
     tables = TableIOManager(storage=storage)
     previous, cursor, how = _previous_table(context, tables, columns)
     changed, newest = partitions_materialized_after(context.instance, source.key, cursor)
-    current = _made_with_current_settings(context, changed, chain)
+    current = _made_with_current_settings(context, changed, source.key)
     rows = {
         key: _stored_rows(tables, source.key, key) if key in current else None
         for key in sorted(changed)
@@ -239,20 +280,21 @@ def _previous_table(
 
 
 def _made_with_current_settings(
-    context: AssetExecutionContext, partitions: set[str], chain: Iterable[AssetsDefinition]
+    context: AssetExecutionContext, partitions: set[str], source: AssetKey
 ) -> set[str]:
-    """Those of `partitions` whose products in `chain` (a per-scene table and every product
-    it is made from) were last materialized with the current code and settings: their
-    recorded code versions are the current ones. The others, such as scenes of an earlier AOI
-    that the current search no longer finds, are left out of a summary: it never mixes rows
-    of different settings. The current settings are those of the summary's own code version
-    (provenance.py)."""
-    values = settings_in(context.assets_def.code_versions_by_key[context.asset_key])
+    """Those of `partitions` whose per-scene table `source` and every per-scene product it is
+    made from were last materialized with the current code and settings: their recorded code
+    versions are the ones of this code location (provenance.py). The others, such as scenes of
+    an earlier AOI that the current search no longer finds, are left out of a summary: it
+    never mixes rows of different settings."""
+    graph = context.job_def.asset_layer.asset_graph
+    if isinstance(graph, JobScopedAssetGraph):  # the job's assets: look at the whole location
+        graph = graph.source_asset_graph
+    chain = graph.get_ancestor_asset_keys(source, include_self=True)
     kept = set(partitions)
-    for product in chain:
-        base = product.code_versions_by_key[product.key] or ""
-        current = versioned(base, product.key.to_user_string(), values)
-        facts = latest_product_facts(context.instance, product.key, kept)
+    for key in sorted(chain, key=lambda k: k.to_user_string()):
+        current = graph.get(key).code_version
+        facts = latest_product_facts(context.instance, key, kept)
         kept = {p for p in kept if p in facts and facts[p].code_version == current}
     return kept
 

@@ -62,7 +62,6 @@ from landsat_assets.resources.storage import LandsatStorage
 from landsat_assets.science.qa import MaskClass
 from landsat_assets.science.status import SceneStatus
 from landsat_assets.settings import Settings, as_settings
-from landsat_assets.stac.scene import SCENE_BANDS
 from landsat_assets.stores import ProductStore, product_key
 
 USER_SCRIPT_ASSET = "user_scene_product"
@@ -359,7 +358,7 @@ class UserScript:
         extras = {
             "scene_key": scene,
             "scene_bands_uri": bands.uri,
-            "band_order": list(SCENE_BANDS),
+            "band_order": list(bands.descriptions),
             "cloud_mask_uri": mask.uri,
             "mask_classes": {c.name.lower(): int(c) for c in MaskClass},
             "output_dir": str(scratch),

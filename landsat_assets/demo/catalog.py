@@ -131,9 +131,40 @@ QA_PIXEL_BITFIELDS: list[dict[str, Any]] = [
 
 # asset key -> (USGS band, title, common-name description, centre wavelength, FWHM)
 _SR_BANDS = {
+    "blue": ("B2", "Blue Band", "Visible blue", 0.48, 0.06),
+    "green": ("B3", "Green Band", "Visible green", 0.56, 0.06),
     "red": ("B4", "Red Band", "Visible red", 0.65, 0.04),
     "nir08": ("B5", "Near Infrared Band 0.8", "Near infrared", 0.87, 0.03),
+    "swir16": ("B6", "Short-wave Infrared Band 1.6", "Short-wave infrared", 1.61, 0.09),
+    "swir22": ("B7", "Short-wave Infrared Band 2.2", "Short-wave infrared", 2.2, 0.19),
 }
+
+QA_RADSAT_BITFIELDS: list[dict[str, Any]] = [
+    *(
+        {
+            "name": f"band{number}",
+            "description": f"Band {number} radiometric saturation",
+            "offset": bit,
+            "length": 1,
+            "classes": [
+                {"name": "not_saturated", "value": 0},
+                {"name": "saturated", "value": 1},
+            ],
+        }
+        for number, bit in ((1, 0), (2, 1), (3, 2), (4, 3), (5, 4), (6, 5), (7, 6), (9, 8))
+    ),
+    {
+        "name": "occlusion",
+        "description": "Terrain not visible from sensor due to intervening terrain",
+        "offset": 11,
+        "length": 1,
+        "classes": [
+            {"name": "not_occluded", "value": 0},
+            {"name": "occluded", "value": 1},
+        ],
+    },
+]
+"""The `qa_radsat` bitfields as Earth Search items carry them."""
 
 
 class _AtomicStacIO(DefaultStacIO):
@@ -275,7 +306,22 @@ def _assets(files: dict[str, Path], pixel_size: float) -> dict[str, pystac.Asset
                 ],
                 **storage,
             },
-        )
+        ),
+        "qa_radsat": pystac.Asset(
+            href=str(files["qa_radsat"]),
+            media_type=COG_MEDIA_TYPE,
+            title="Radiometric Saturation and Terrain Occlusion Quality Assessment Band",
+            description="Collection 2 Level-1 Radiometric Saturation and Terrain Occlusion "
+            "Quality Assessment Band (QA_RADSAT)",
+            roles=["saturation"],
+            extra_fields={
+                "classification:bitfields": QA_RADSAT_BITFIELDS,
+                "raster:bands": [
+                    {"data_type": "uint16", "spatial_resolution": pixel_size, "unit": "bit index"}
+                ],
+                **storage,
+            },
+        ),
     }
     for key, (band, title, common_description, centre, fwhm) in _SR_BANDS.items():
         assets[key] = pystac.Asset(

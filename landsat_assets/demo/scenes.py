@@ -1,4 +1,5 @@
-"""Synthetic Landsat 8/9 Collection 2 Level-2 scenes: SR red, SR nir08 and QA_PIXEL rasters.
+"""Synthetic Landsat 8/9 Collection 2 Level-2 scenes: surface reflectance (blue, green, red,
+NIR, SWIR 1.6 and 2.2), QA_PIXEL and QA_RADSAT rasters.
 
 The demo world is the Colorado Front Range around Longmont (UTM zone 13N, EPSG:32613), seen by
 the real WRS-2 scenes 033/032 and 034/032, whose footprints overlap by about 60 km there.
@@ -31,6 +32,7 @@ from pyproj import Transformer
 from rasterio.crs import CRS
 
 from landsat_assets.science import qa as qa_bits
+from landsat_assets.science.radsat import SATURATION_BIT_OF_BAND
 from landsat_assets.stac.scene import (
     USGS_QA_FILL,
     USGS_SR_NODATA,
@@ -48,7 +50,16 @@ FULL_SCENE_SHAPE: tuple[int, int] = (7811, 7681)
 """(rows, columns) of a full-size scene at 30 m, the size USGS delivers."""
 LANDSAT_PIXEL_M = 30.0
 
-BAND_FILE_SUFFIXES = {"red": "SR_B4", "nir08": "SR_B5", "qa_pixel": "QA_PIXEL"}
+BAND_FILE_SUFFIXES = {
+    "blue": "SR_B2",
+    "green": "SR_B3",
+    "red": "SR_B4",
+    "nir08": "SR_B5",
+    "swir16": "SR_B6",
+    "swir22": "SR_B7",
+    "qa_pixel": "QA_PIXEL",
+    "qa_radsat": "QA_RADSAT",
+}
 
 _TO_UTM = Transformer.from_crs(4326, UTM_EPSG, always_xy=True)
 
@@ -497,6 +508,8 @@ class SceneRasters:
     red: np.ndarray
     nir08: np.ndarray
     qa_pixel: np.ndarray
+    others: dict[str, np.ndarray]
+    """blue, green, swir16 and swir22 DNs, and QA_RADSAT."""
     cloud_cover: float
     """Percent of the data area flagged cloud, dilated cloud or cirrus."""
     cloud_cover_land: float
@@ -550,6 +563,7 @@ def synthesize_scene(
     red[snow] = snow_red
     nir[snow] = snow_red * np.float32(0.9)
     del snow_red
+    others = _other_bands(red, nir, water, snow, landscape.snow_noise)
 
     clouds = _fbm(xs, ys, 24_000, 5, _key(weather.key, _Layer.CLOUDS))
     if weather.regime is Regime.OVERCAST:
@@ -578,6 +592,8 @@ def synthesize_scene(
     shadow = _shift(cloud, *shadow_offset) & ~cloud
     red[shadow] *= _CLOUD_SHADOW_DIMMING
     nir[shadow] *= _CLOUD_SHADOW_DIMMING
+    for values in others.values():
+        values[shadow] *= _CLOUD_SHADOW_DIMMING
 
     if weather.cirrus_fraction > 0:
         cirrus_field = _fbm(xs, ys, 40_000, 3, _key(weather.key, _Layer.CIRRUS))
@@ -587,6 +603,8 @@ def synthesize_scene(
         del cirrus_field
         red[cirrus] += brightening
         nir[cirrus] += brightening
+        for values in others.values():
+            values[cirrus] += brightening
         del brightening
     else:
         cirrus = np.zeros(grid.shape, dtype=bool)
@@ -596,10 +614,20 @@ def synthesize_scene(
         nir[mask] = (1 - alpha) * nir[mask] + alpha * cloud_red[mask] * np.float32(1.03)
     red[cloud] = cloud_red[cloud]
     nir[cloud] = cloud_red[cloud] * np.float32(1.03)
+    for band, values in others.items():
+        brightness = cloud_red * _CLOUD_RATIO[band]
+        for mask, alpha in ((haze, _HAZE_ALPHA), (dilated, _DILATED_ALPHA)):
+            values[mask] = (1 - alpha) * values[mask] + alpha * brightness[mask]
+        values[cloud] = brightness[cloud]
     del cloud_red
 
     red *= np.float32(1) + np.float32(0.015) * rng.standard_normal(grid.shape, dtype=np.float32)
     nir *= np.float32(1) + np.float32(0.015) * rng.standard_normal(grid.shape, dtype=np.float32)
+    for values in others.values():
+        values *= np.float32(1) + np.float32(0.015) * rng.standard_normal(
+            grid.shape, dtype=np.float32
+        )
+    qa_radsat = _qa_radsat(others, data)
 
     snow &= ~cloud
     qa = _qa_pixel(
@@ -618,12 +646,68 @@ def synthesize_scene(
         red=_to_dn(red, data),
         nir08=_to_dn(nir, data),
         qa_pixel=qa,
+        others={
+            **{band: _to_dn(values, data) for band, values in others.items()},
+            "qa_radsat": qa_radsat,
+        },
         cloud_cover=round(100.0 * float(flagged.mean()), 2),
         cloud_cover_land=round(100.0 * float(flagged[land].mean()), 2) if land.any() else -1.0,
         sun_elevation=round(sun_elevation, 8),
         sun_azimuth=round(sun_azimuth, 8),
         shadow_offset_px=shadow_offset,
     )
+
+
+_CLOUD_RATIO = {
+    "blue": np.float32(1.05),
+    "green": np.float32(1.02),
+    "swir16": np.float32(0.8),
+    "swir22": np.float32(0.55),
+}
+"""A cloud's reflectance in each band relative to red: white in the visible, darker in the
+short-wave infrared."""
+
+SATURATION_REFLECTANCE = np.float32(0.95)
+"""Reflectance above which the demo flags a band saturated in QA_RADSAT: fresh snow and
+thick cloud tops in blue and green, as real OLI scenes show."""
+
+
+def _other_bands(
+    red: np.ndarray,
+    nir: np.ndarray,
+    water: np.ndarray,
+    snow: np.ndarray,
+    snow_noise: np.ndarray,
+) -> dict[str, np.ndarray]:
+    """Blue, green and SWIR surface reflectance from red and NIR, per cover: vegetation and
+    soil from typical spectra, water dark in NIR and SWIR, snow bright in the visible and
+    dark in SWIR (so NDWI, NDMI, NBR and EVI behave as on real scenes)."""
+    others = {
+        "blue": np.float32(0.55) * red + np.float32(0.03) * nir + np.float32(0.01),
+        "green": np.float32(0.7) * red + np.float32(0.1) * nir,
+        "swir16": np.float32(0.6) * red + np.float32(0.5) * nir,
+        "swir22": np.float32(0.5) * red + np.float32(0.22) * nir,
+    }
+    for band, ratio in (("blue", 1.6), ("green", 1.4), ("swir16", 0.15), ("swir22", 0.08)):
+        others[band][water] = red[water] * np.float32(ratio)
+    for band, ratio in (("blue", 1.12), ("green", 1.08)):
+        others[band][snow] = red[snow] * np.float32(ratio)
+    for band, base in (("swir16", 0.04), ("swir22", 0.02)):
+        others[band][snow] = np.float32(base) + np.float32(0.04) * snow_noise[snow]
+    return others
+
+
+def _qa_radsat(others: dict[str, np.ndarray], data: np.ndarray) -> np.ndarray:
+    """QA_RADSAT: the blue and green bits (and coastal with blue) where those bands are
+    brighter than `SATURATION_REFLECTANCE`; 0 elsewhere and in fill."""
+    flags = np.zeros(data.shape, dtype=np.uint16)
+    blue = (others["blue"] > SATURATION_REFLECTANCE) & data
+    flags[blue] |= np.uint16(
+        (1 << SATURATION_BIT_OF_BAND["coastal"]) | (1 << SATURATION_BIT_OF_BAND["blue"])
+    )
+    green = (others["green"] > SATURATION_REFLECTANCE) & data
+    flags[green] |= np.uint16(1 << SATURATION_BIT_OF_BAND["green"])
+    return flags
 
 
 def _threshold_for_fraction(field: np.ndarray, data: np.ndarray, fraction: float) -> np.float32:
@@ -750,6 +834,8 @@ def write_scene_files(
     write_cog(paths["red"], rasters.red, grid, nodata=USGS_SR_NODATA)
     write_cog(paths["nir08"], rasters.nir08, grid, nodata=USGS_SR_NODATA)
     write_cog(paths["qa_pixel"], rasters.qa_pixel, grid, nodata=None)
+    for band, values in rasters.others.items():
+        write_cog(paths[band], values, grid, nodata=None if band == "qa_radsat" else USGS_SR_NODATA)
     return paths
 
 
@@ -762,7 +848,8 @@ def write_scene_bands(
     seed: int,
     regime: Regime | None = None,
 ) -> dict[str, Path]:
-    """Write one scene's red, nir08 and qa_pixel COGs (USGS file names) into `out_dir`.
+    """Write one scene's surface reflectance (blue, green, red, nir08, swir16, swir22),
+    QA_PIXEL and QA_RADSAT COGs (USGS file names) into `out_dir`.
 
     `product_id` names the path/row (033/032 or 034/032) and the date; `acquired` must fall on
     that date and sets the sun position. `size` is a side length or (rows, columns); pass

@@ -25,6 +25,7 @@ from dagster import AssetKey, ConfigurableIOManager, Failure, InputContext, Outp
 
 from landsat_assets.errors import StorageError
 from landsat_assets.resources.storage import LandsatStorage
+from landsat_assets.science.blocks import BandSource, ScaledBand
 from landsat_assets.science.cog import naming_a_full_disk
 from landsat_assets.stac.scene import SceneRecord
 from landsat_assets.stores import ProductStore, product_key
@@ -48,13 +49,35 @@ class StagedFile:
 
 @dataclass(frozen=True)
 class StoredRaster:
-    """A published raster: a URI rasterio can open, its tags (dataset and first band merged)
-    and per-band scale/offset, so consumers need not reopen it for its metadata."""
+    """A published raster: a URI rasterio can open, its tags (dataset and first band merged),
+    each band's tags, description and scale/offset, so consumers need not reopen it for its
+    metadata."""
 
     uri: str
     tags: Mapping[str, str]
     scales: tuple[float, ...]
     offsets: tuple[float, ...]
+    descriptions: tuple[str | None, ...] = ()
+    band_tags: tuple[Mapping[str, str], ...] = ()
+
+    def has(self, role: str) -> bool:
+        return role in self.descriptions
+
+    def band(self, role: str) -> BandSource:
+        """The band described as `role` (`scene_bands`: a band's STAC common name)."""
+        if role not in self.descriptions:
+            raise StorageError(f"{self.uri} has no {role} band (it has {self.descriptions})")
+        return BandSource(self.uri, self.descriptions.index(role) + 1)
+
+    def scaled(self, role: str) -> ScaledBand:
+        """The band described as `role` and its (scale, offset), as recorded from the item."""
+        source = self.band(role)
+        return ScaledBand(
+            source, (float(self.scales[source.band - 1]), float(self.offsets[source.band - 1]))
+        )
+
+    def tags_of(self, role: str) -> Mapping[str, str]:
+        return self.band_tags[self.band(role).band - 1]
 
 
 class ProductIOManager(ConfigurableIOManager):
@@ -118,7 +141,12 @@ class RasterIOManager(ProductIOManager):
         uri = store.uri(key)
         with self.storage.gdal_env(), rasterio.open(uri) as dataset:
             return StoredRaster(
-                uri, dataset.tags() | dataset.tags(1), dataset.scales, dataset.offsets
+                uri,
+                dataset.tags() | dataset.tags(1),
+                dataset.scales,
+                dataset.offsets,
+                dataset.descriptions,
+                tuple(dataset.tags(band) for band in dataset.indexes),
             )
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,8 +19,8 @@ import rasterio
 from rasterio.errors import RasterioIOError
 from rasterio.io import DatasetReader
 
-from landsat_assets.errors import BandReadError, SceneInputError, TransientReadError
-from landsat_assets.science import qa
+from landsat_assets.errors import BandReadError, ItemError, SceneInputError, TransientReadError
+from landsat_assets.science import qa, radsat
 from landsat_assets.science.blocks import (
     DEFAULT_WORKERS,
     BandSource,
@@ -31,12 +31,6 @@ from landsat_assets.science.cog import DN_COG, cog_draft
 from landsat_assets.science.windows import AoiWindow, aoi_window, block_windows
 from landsat_assets.stac.scene import SCENE_BANDS, USGS_QA_FILL, USGS_SR_NODATA
 from landsat_assets.urls import redact
-
-
-def band_number(role: str) -> int:
-    """The 1-based GDAL band holding `role` in the `scene_bands` product."""
-    return SCENE_BANDS.index(role) + 1
-
 
 DEFAULT_PIXEL_BUDGET = 120_000_000
 """Largest source raster (pixels) read without question: a full Landsat scene is ~60 M."""
@@ -113,16 +107,47 @@ def check_same_grid(scene: str, reference: DatasetReader, other: DatasetReader) 
         )
 
 
+@dataclass(frozen=True)
+class BandPlan:
+    """The bands of a scene's `scene_bands` product, and whether QA_RADSAT is among them."""
+
+    roles: tuple[str, ...]
+    saturation: str
+    """Why QA_RADSAT is or is not read, for people."""
+
+
+def plan_bands(
+    scene: str, available: Collection[str], platform: str, reflectance: Sequence[str]
+) -> BandPlan:
+    """Red, NIR and QA_PIXEL, then the other `reflectance` bands the indices need, then
+    QA_RADSAT when the item has it and its bit layout is known for the platform. An item
+    without a band an index needs is refused, naming the bands."""
+    missing = [band for band in reflectance if band not in available]
+    if missing:
+        raise ItemError(
+            f"{scene}: the item has no {', '.join(missing)} band, which LANDSAT_INDICES needs"
+        )
+    roles = [*SCENE_BANDS, *(band for band in reflectance if band not in SCENE_BANDS)]
+    if "qa_radsat" not in available:
+        return BandPlan(tuple(roles), "not available: the item has no qa_radsat asset")
+    if platform not in radsat.SATURATION_PLATFORMS:
+        return BandPlan(
+            tuple(roles),
+            f"not applied: the QA_RADSAT bit layout of {platform} is not Landsat 8/9's",
+        )
+    return BandPlan((*roles, "qa_radsat"), "QA_RADSAT read: saturated bands masked")
+
+
 @contextlib.contextmanager
 def open_scene_bands(
     scene: str, hrefs: Mapping[str, str], *, pixel_budget: int = DEFAULT_PIXEL_BUDGET
 ) -> Iterator[dict[str, DatasetReader]]:
-    """Open red, nir08 and qa_pixel, checked to be georeferenced uint16 on one grid."""
+    """Open the bands of `hrefs` (red first), checked to be georeferenced uint16 on one grid."""
     datasets: dict[str, DatasetReader] = {}
     try:
-        for role in SCENE_BANDS:
-            datasets[role] = open_band(scene, hrefs[role], role=role, pixel_budget=pixel_budget)
-        for role in SCENE_BANDS[1:]:
+        for role, href in hrefs.items():
+            datasets[role] = open_band(scene, href, role=role, pixel_budget=pixel_budget)
+        for role in list(hrefs)[1:]:
             check_same_grid(scene, datasets["red"], datasets[role])
         yield datasets
     finally:
@@ -162,19 +187,22 @@ def extract_scene_bands(
     workers: int = DEFAULT_WORKERS,
     progress: ProgressCallback | None = None,
 ) -> BandsExtract | None:
-    """Copy red, nir08 and qa_pixel for the AOI window into one 3-band COG at `out`.
+    """Copy the bands of `hrefs` (red, nir08 and qa_pixel first, then any of
+    `OPTIONAL_BANDS`) for the AOI window into one COG at `out`, one band per role in that
+    order, each described by its role.
 
     Only the source tiles under the window are read. Pixels outside the AOI polygon
-    become fill (SR 0, QA 1) and are also masked in the COG's internal mask band.
-    Returns None, writing nothing, when the AOI misses the scene.
+    become fill (SR 0, QA_PIXEL 1, QA_RADSAT 0) and are also masked in the COG's internal
+    mask band. Returns None, writing nothing, when the AOI misses the scene.
     """
+    roles = list(hrefs)
     with open_scene_bands(scene, hrefs, pixel_budget=pixel_budget) as datasets:
         reference = datasets["red"]
         placement = aoi_window(reference, aoi_wgs84)
         if placement is None:
             return None
         profile = {
-            "count": len(SCENE_BANDS),
+            "count": len(roles),
             "dtype": "uint16",
             "crs": reference.crs,
             "transform": reference.window_transform(placement.window),
@@ -184,22 +212,24 @@ def extract_scene_bands(
         bounds = rasterio.windows.bounds(placement.window, reference.transform)
         crs = reference.crs.to_string()
 
-    sources = [BandSource(hrefs[role]) for role in SCENE_BANDS]
+    sources = [BandSource(hrefs[role]) for role in roles]
+    fills = np.array([_FILL.get(role, USGS_SR_NODATA) for role in roles], dtype=np.uint16)
+    qa_position = roles.index("qa_pixel")
     aoi_pixels = 0
     with reading(scene), cog_draft(out, profile, DN_COG) as draft, draft.writer() as dst:
-        for role, index in zip(SCENE_BANDS, range(1, 4), strict=True):
+        for index, role in enumerate(roles, start=1):
             dst.set_band_description(index, role)
         if scales:
-            dst.scales = [scales.get(role, (1.0, 0.0))[0] for role in SCENE_BANDS]
-            dst.offsets = [scales.get(role, (1.0, 0.0))[1] for role in SCENE_BANDS]
+            dst.scales = [scales.get(role, (1.0, 0.0))[0] for role in roles]
+            dst.offsets = [scales.get(role, (1.0, 0.0))[1] for role in roles]
         dst.update_tags(
             scene=scene,
-            **{f"source_{role}": redact(hrefs[role]) for role in SCENE_BANDS},
+            **{f"source_{role}": redact(hrefs[role]) for role in roles},
         )
         for window, (stack, valid) in process_blocks(
             sources,
             block_windows(*placement.shape),
-            lambda w, arrays: _fill_outside_aoi(placement, w, arrays),
+            lambda w, arrays: _fill_outside_aoi(placement, w, arrays, fills, qa_position),
             source_offset=(int(placement.window.row_off), int(placement.window.col_off)),
             workers=workers,
             progress=progress,
@@ -216,15 +246,21 @@ def extract_scene_bands(
     )
 
 
+_FILL = {"qa_pixel": USGS_QA_FILL, "qa_radsat": 0}
+"""What a pixel outside the AOI holds, by role; surface reflectance bands hold
+`USGS_SR_NODATA`."""
+
+
 def _fill_outside_aoi(
-    placement: AoiWindow, window: rasterio.windows.Window, arrays: list[np.ndarray]
+    placement: AoiWindow,
+    window: rasterio.windows.Window,
+    arrays: list[np.ndarray],
+    fills: np.ndarray,
+    qa_position: int,
 ) -> tuple[np.ndarray, np.ndarray]:
-    red, nir, qa_pixel = arrays
+    stack = np.stack(arrays)
     inside = placement.inside_block(window)
     if inside is not None:
-        outside = ~inside
-        red[outside] = USGS_SR_NODATA
-        nir[outside] = USGS_SR_NODATA
-        qa_pixel[outside] = USGS_QA_FILL
-    valid = ~qa.bit_is_set(qa_pixel, qa.FILL_BIT)
-    return np.stack([red, nir, qa_pixel]), (valid.astype(np.uint8) * 255)
+        stack[:, ~inside] = fills[:, np.newaxis]
+    valid = ~qa.bit_is_set(stack[qa_position], qa.FILL_BIT)
+    return stack, (valid.astype(np.uint8) * 255)

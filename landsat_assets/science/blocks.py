@@ -68,6 +68,14 @@ class BandSource:
     band: int = 1
 
 
+@dataclass(frozen=True)
+class ScaledBand:
+    """A band to read and its (scale, offset) turning DNs into physical values."""
+
+    source: BandSource
+    scale: tuple[float, float] = (1.0, 0.0)
+
+
 ProgressCallback = Callable[[int, int], None]
 
 

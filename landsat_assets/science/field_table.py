@@ -13,9 +13,6 @@ from landsat_assets.science.status import SceneVerdict
 from landsat_assets.science.zonal import STATISTIC_NAMES, FieldResult
 from landsat_assets.stac.scene import SceneRecord
 
-INDICES = ("ndvi",)
-"""The indices whose statistics the field tables carry."""
-
 FIELD_COLUMNS: dict[str, str] = {
     "scene_id": "string",
     "datetime": "datetime64[us, UTC]",
@@ -28,15 +25,27 @@ FIELD_COLUMNS: dict[str, str] = {
     "clear_fraction": "float64",
     "status": "string",
     "reason": "string",
-    **{f"{index}_{name}": "float64" for index in INDICES for name in STATISTIC_NAMES},
 }
-"""Columns of every field table, before the fields' properties, with their pandas dtypes."""
+"""Columns of every field table before the indices' statistics, with their pandas dtypes."""
+
+
+def field_columns(indices: Sequence[str]) -> dict[str, str]:
+    """Columns of the field tables of `indices` (NDVI's `valid_pixel_count` first), before
+    the fields' properties, with their pandas dtypes."""
+    return FIELD_COLUMNS | {
+        f"{index}_{name}": "float64" for index in indices for name in STATISTIC_NAMES
+    }
 
 
 def field_rows(
-    record: SceneRecord, fields: Sequence[Field], results: Sequence[FieldResult]
+    record: SceneRecord,
+    fields: Sequence[Field],
+    results: Sequence[FieldResult],
+    indices: Sequence[str],
 ) -> pd.DataFrame:
     """One row per field for one scene. Statistics are given only for processed fields."""
+    columns = field_columns(indices)
+    statistics = [name for name in columns if name not in FIELD_COLUMNS]
     rows = []
     for field, result in zip(fields, results, strict=True):
         processed = result.verdict.status.value == "processed"
@@ -47,29 +56,29 @@ def field_rows(
                 "valid_pixel_count": int(result.statistics["valid_pixel_count"]),
                 "clear_fraction": math.nan if result.mask is None else result.mask.clear_fraction,
                 **{
-                    f"ndvi_{name}": float(result.statistics[name]) if processed else math.nan
-                    for name in STATISTIC_NAMES
+                    name: float(result.statistics[name]) if processed else math.nan
+                    for name in statistics
                 },
             }
         )
-    return with_properties(pd.DataFrame(rows, columns=list(FIELD_COLUMNS)), fields)
+    return with_properties(pd.DataFrame(rows, columns=list(columns)), fields, columns)
 
 
 def unmeasured_rows(
-    record: SceneRecord, fields: Sequence[Field], verdict: SceneVerdict
+    record: SceneRecord, fields: Sequence[Field], verdict: SceneVerdict, indices: Sequence[str]
 ) -> pd.DataFrame:
     """Rows for fields of a scene that has no pixels to measure them on (the AOI misses it)."""
+    columns = field_columns(indices)
     rows = [
         {
             **_scene_columns(record, field, verdict),
             "pixel_count": 0,
             "valid_pixel_count": 0,
             "clear_fraction": math.nan,
-            **{f"ndvi_{name}": math.nan for name in STATISTIC_NAMES},
         }
         for field in fields
     ]
-    return with_properties(pd.DataFrame(rows, columns=list(FIELD_COLUMNS)), fields)
+    return with_properties(pd.DataFrame(rows, columns=list(columns)), fields, columns)
 
 
 def _scene_columns(record: SceneRecord, field: Field, verdict: SceneVerdict) -> dict[str, object]:
@@ -85,10 +94,13 @@ def _scene_columns(record: SceneRecord, field: Field, verdict: SceneVerdict) -> 
     }
 
 
-def with_properties(table: pd.DataFrame, fields: Sequence[Field]) -> pd.DataFrame:
-    """`table` typed, with one column per property of the fields (joined on `field_id`). A
-    property whose values are not all numbers becomes text, so any file stores."""
-    table = table.astype(FIELD_COLUMNS)
+def with_properties(
+    table: pd.DataFrame, fields: Sequence[Field], columns: dict[str, str]
+) -> pd.DataFrame:
+    """`table` typed as `columns` say, with one column per property of the fields (joined on
+    `field_id`). A property whose values are not all numbers becomes text, so any file
+    stores."""
+    table = table.astype(columns)
     names = [n for n in dict.fromkeys(k for f in fields for k in f.properties) if n not in table]
     for name in names:
         values = {f.id: f.properties.get(name) for f in fields}
@@ -106,11 +118,11 @@ def _text(value: object) -> str | None:
     return None if value is None else str(value)
 
 
-def timeseries(frames: Iterable[pd.DataFrame | None]) -> pd.DataFrame:
+def timeseries(frames: Iterable[pd.DataFrame | None], indices: Sequence[str]) -> pd.DataFrame:
     """Every scene x field row in one table, sorted by acquisition time, then field id."""
     parts = [frame for frame in frames if frame is not None and len(frame)]
     if not parts:
-        return pd.DataFrame({c: pd.Series(dtype=t) for c, t in FIELD_COLUMNS.items()})
+        return pd.DataFrame({c: pd.Series(dtype=t) for c, t in field_columns(indices).items()})
     table = pd.concat(parts, ignore_index=True)
     return table.sort_values(["datetime", "scene_id", "field_id"], kind="stable").reset_index(
         drop=True

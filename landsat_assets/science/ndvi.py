@@ -1,10 +1,10 @@
-"""NDVI from Landsat C2 L2 surface reflectance: the formula, and the masked NDVI COG with its
-statistics, written in one pass over the bands."""
+"""Index rasters: masked float32 COGs of one or more spectral indices, with their statistics,
+written in one pass over the bands. NDVI is the first of them (`write_ndvi`)."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,14 +17,30 @@ from landsat_assets.science.blocks import (
     DEFAULT_WORKERS,
     BandSource,
     ProgressCallback,
+    ScaledBand,
     process_blocks,
 )
 from landsat_assets.science.cog import INDEX_COG, cog_draft
+from landsat_assets.science.indices import (
+    NDVI,
+    IndexReads,
+    SpectralIndex,
+    in_valid_range,
+    reflectance_of,
+)
 from landsat_assets.science.masks import ClassCounts, MaskSummary
-from landsat_assets.science.statistics import NdviStatistics, statistics_tags
+from landsat_assets.science.statistics import IndexStatistics, statistics_tags
 from landsat_assets.science.status import SceneStatus, SceneVerdict, decide_scene_status
 from landsat_assets.science.windows import block_windows
-from landsat_assets.stac.scene import VALID_SR_DN_MAX, VALID_SR_DN_MIN
+
+SATURATION_TAG = "SATURATION"
+"""Dataset tag saying whether QA_RADSAT masked the indices (`SATURATION_APPLIED`) or the scene
+has none (`SATURATION_UNAVAILABLE`)."""
+SATURATION_APPLIED = "QA_RADSAT applied: saturated bands and terrain occlusion masked"
+SATURATION_UNAVAILABLE = "not applied: no QA_RADSAT band (see scene_bands' saturation)"
+SATURATED_COUNT_TAG = "SATURATED_PIXEL_COUNT"
+"""Band tag: usable pixels without a value because a band of the index was saturated or the
+terrain occluded."""
 
 
 def ndvi_block(
@@ -37,57 +53,135 @@ def ndvi_block(
     nir_scale: float,
     nir_offset: float,
 ) -> np.ndarray:
-    """NDVI of one block as float32, NaN where a pixel is unusable or outside the valid DN range.
+    """NDVI of one block as float32, NaN where a pixel is unusable or outside the valid DN
+    range: `indices.NDVI` on two bands."""
+    reflectance = {
+        "red": reflectance_of(red, red_scale, red_offset),
+        "nir08": reflectance_of(nir, nir_scale, nir_offset),
+    }
+    return NDVI.values(reflectance, usable & in_valid_range(red) & in_valid_range(nir))
 
-    Reflectance is DN * scale + offset, computed in float64 and rounded once to float32,
-    so the result does not depend on block size or thread count. The float64 temporaries
-    are reused in place and the quotient is rounded straight into the float32 result:
-    the same operations in the same order as the plain expression, so the same bits, at
-    well under half its time (docs/performance.md).
+
+@dataclass(frozen=True)
+class IndexRasterResult:
+    verdict: SceneVerdict
+    mask: MaskSummary
+    statistics: dict[str, dict[str, float | int]]
+    """Per index: `valid_pixel_count` and `<index>_mean`, `_median`, `_std`, `_min`, `_max`."""
+    saturated: dict[str, int] | None
+    """Per index, usable pixels lost to saturation or occlusion; None without QA_RADSAT."""
+
+    @property
+    def status(self) -> SceneStatus:
+        return self.verdict.status
+
+    @property
+    def saturation(self) -> str:
+        return _saturation_note(applied=self.saturated is not None)
+
+
+def write_index_raster(
+    scene: str,
+    bands: Mapping[str, ScaledBand],
+    qa_source: BandSource,
+    out: Path,
+    *,
+    indices: Sequence[SpectralIndex],
+    radsat_source: BandSource | None = None,
+    usable_classes: Iterable[qa.MaskClass] = qa.DEFAULT_USABLE_CLASSES,
+    min_clear_fraction: float = 0.0,
+    workers: int = DEFAULT_WORKERS,
+    progress: ProgressCallback | None = None,
+) -> IndexRasterResult:
+    """A float32 COG with one band per index (NaN = no value, band descriptions the index
+    names) plus the statistics of each, in one pass over `bands` (by common name), QA_PIXEL
+    and QA_RADSAT (None when the scene has none).
+
+    The scene's status comes from `decide_scene_status` once the pass has counted its pixels
+    (no index value at all is NO_DATA); unless it is PROCESSED nothing is written at `out`.
     """
-    valid = (
-        usable
-        & (red >= VALID_SR_DN_MIN)
-        & (red <= VALID_SR_DN_MAX)
-        & (nir >= VALID_SR_DN_MIN)
-        & (nir <= VALID_SR_DN_MAX)
+    usable = frozenset(usable_classes)
+    lookup = qa.usable_lookup(usable)
+    reads = IndexReads(tuple(indices), bands, qa_source, radsat_source)
+    with rasterio.open(qa_source.path) as src:
+        profile = {
+            "count": len(indices),
+            "dtype": "float32",
+            "nodata": float("nan"),
+            "crs": src.crs,
+            "transform": src.transform,
+            "height": src.height,
+            "width": src.width,
+        }
+    windows = list(block_windows(profile["height"], profile["width"]))
+    counts = ClassCounts()
+    statistics = {index.name: IndexStatistics() for index in indices}
+    saturated = dict.fromkeys(statistics, 0)
+    with reading(scene), cog_draft(out, profile, INDEX_COG) as draft:
+        with draft.writer() as dst:
+            for number, index in enumerate(indices, start=1):
+                dst.set_band_description(number, index.name)
+            dst.update_tags(scene=scene)
+            # The workers only read (GDAL decodes without the GIL) and the numpy work stays in
+            # this thread: computing in the workers too cost about 1 s more CPU per full
+            # scene in GIL hand-offs, for no gain in wall time (docs/performance.md).
+            for window, arrays in process_blocks(
+                reads.sources,
+                windows,
+                lambda _w, arrays: arrays,
+                workers=workers,
+                progress=progress,
+            ):
+                block = reads.block(arrays, lookup)
+                counts.add(block.classes)
+                for number, index in enumerate(indices, start=1):
+                    values = block.values[index.name]
+                    statistics[index.name].add(values)
+                    dst.write(values, number, window=window)
+                for name, lost in block.saturated.items():
+                    saturated[name] += lost
+        mask = MaskSummary.from_counts(counts, usable)
+        verdict = decide_scene_status(
+            mask,
+            min_clear_fraction,
+            index_pixels=max(s.count for s in statistics.values()),
+        )
+        summaries = {name: s.as_dict(math.nan, name) for name, s in statistics.items()}
+        if verdict.status is not SceneStatus.PROCESSED:
+            draft.discard()
+        else:
+            for number, index in enumerate(indices, start=1):
+                median = statistics[index.name].median_from(
+                    values
+                    for _w, values in process_blocks(
+                        [BandSource(str(draft.path), number)],
+                        windows,
+                        lambda _w, arrays: arrays[0],
+                        workers=workers,
+                    )
+                )
+                summaries[index.name] = statistics[index.name].as_dict(median, index.name)
+            with draft.updater() as dst:
+                dst.update_tags(
+                    **{SATURATION_TAG: _saturation_note(applied=radsat_source is not None)}
+                )
+                for number, index in enumerate(indices, start=1):
+                    dst.update_tags(
+                        number,
+                        **statistics_tags(summaries[index.name], index.name),
+                        **(
+                            {SATURATED_COUNT_TAG: str(saturated[index.name])}
+                            if radsat_source is not None
+                            else {}
+                        ),
+                    )
+    return IndexRasterResult(
+        verdict, mask, summaries, saturated if radsat_source is not None else None
     )
-    red_reflectance = red * red_scale
-    red_reflectance += red_offset
-    nir_reflectance = nir * nir_scale
-    nir_reflectance += nir_offset
-    denominator = nir_reflectance + red_reflectance
-    valid &= denominator > 0
-    numerator = nir_reflectance
-    numerator -= red_reflectance
-    result = np.empty(red.shape, dtype=np.float32)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        np.divide(numerator, denominator, out=result, casting="same_kind")
-    result[~valid] = np.nan
-    return result
 
 
-def classified_ndvi(
-    red_dn: np.ndarray,
-    nir_dn: np.ndarray,
-    qa_pixel: np.ndarray,
-    usable_lookup: np.ndarray,
-    red_scale: tuple[float, float],
-    nir_scale: tuple[float, float],
-) -> tuple[np.ndarray, np.ndarray]:
-    """A block's `MaskClass` codes and its NDVI, masked by the usable classes (a lookup from
-    `qa.usable_lookup`); scales are (scale, offset) pairs."""
-    classes = qa.classify(qa_pixel)
-    ndvi = ndvi_block(
-        red_dn,
-        nir_dn,
-        np.take(usable_lookup, classes),
-        red_scale=red_scale[0],
-        red_offset=red_scale[1],
-        nir_scale=nir_scale[0],
-        nir_offset=nir_scale[1],
-    )
-    return classes, ndvi
+def _saturation_note(*, applied: bool) -> str:
+    return SATURATION_APPLIED if applied else SATURATION_UNAVAILABLE
 
 
 @dataclass(frozen=True)
@@ -95,6 +189,9 @@ class NdviResult:
     verdict: SceneVerdict
     mask: MaskSummary
     statistics: dict[str, float | int]
+    """`valid_pixel_count` and `ndvi_mean`, `_median`, `_std`, `_min`, `_max`."""
+    saturated: int | None
+    """Usable pixels lost to saturation or occlusion; None without QA_RADSAT."""
 
     @property
     def status(self) -> SceneStatus:
@@ -110,73 +207,29 @@ def write_ndvi(
     *,
     red_scale: tuple[float, float],
     nir_scale: tuple[float, float],
+    radsat_source: BandSource | None = None,
     usable_classes: Iterable[qa.MaskClass] = qa.DEFAULT_USABLE_CLASSES,
     min_clear_fraction: float = 0.0,
     workers: int = DEFAULT_WORKERS,
     progress: ProgressCallback | None = None,
 ) -> NdviResult:
-    """Masked float32 NDVI COG (NaN = no value) plus its statistics, in one pass over the bands.
-
-    The scene's status comes from `decide_scene_status` once the pass has counted its pixels;
-    unless it is PROCESSED nothing is written at `out`. `red_scale`/`nir_scale` are
-    (scale, offset) pairs turning DNs into reflectance.
-    """
-    usable = frozenset(usable_classes)
-    lookup = qa.usable_lookup(usable)
-    with rasterio.open(red.path) as src:
-        profile = {
-            "count": 1,
-            "dtype": "float32",
-            "nodata": float("nan"),
-            "crs": src.crs,
-            "transform": src.transform,
-            "height": src.height,
-            "width": src.width,
-        }
-
-    def compute(_window: rasterio.windows.Window, arrays: list[np.ndarray]):
-        classes, ndvi = classified_ndvi(*arrays, lookup, red_scale, nir_scale)
-        block_counts = ClassCounts()
-        block_counts.add(classes)
-        block_statistics = NdviStatistics()
-        block_statistics.add(ndvi)
-        return ndvi, block_counts, block_statistics
-
-    counts = ClassCounts()
-    statistics = NdviStatistics()
-    with reading(scene), cog_draft(out, profile, INDEX_COG) as draft:
-        with draft.writer() as dst:
-            dst.set_band_description(1, "ndvi")
-            dst.update_tags(scene=scene)
-            # The workers only read (GDAL decodes without the GIL) and the numpy work stays in
-            # this thread: computing in the workers too cost about 1 s more CPU per full
-            # scene in GIL hand-offs, for no gain in wall time (docs/performance.md).
-            for window, arrays in process_blocks(
-                [red, nir, qa_source],
-                block_windows(profile["height"], profile["width"]),
-                lambda _w, arrays: arrays,
-                workers=workers,
-                progress=progress,
-            ):
-                ndvi, block_counts, block_statistics = compute(window, arrays)
-                counts.merge(block_counts)
-                statistics.merge(block_statistics)
-                dst.write(ndvi, 1, window=window)
-        mask = MaskSummary.from_counts(counts, usable)
-        verdict = decide_scene_status(mask, min_clear_fraction, index_pixels=statistics.count)
-        if verdict.status is not SceneStatus.PROCESSED:
-            draft.discard()
-            return NdviResult(verdict, mask, statistics.as_dict(math.nan))
-        median = statistics.median_from(
-            ndvi
-            for _w, ndvi in process_blocks(
-                [BandSource(str(draft.path))],
-                block_windows(profile["height"], profile["width"]),
-                lambda _w, arrays: arrays[0],
-                workers=workers,
-            )
-        )
-        summary = statistics.as_dict(median)
-        with draft.updater() as dst:
-            dst.update_tags(1, **statistics_tags(summary))
-    return NdviResult(verdict, mask, summary)
+    """The masked NDVI COG of three band files (`write_index_raster` with NDVI alone);
+    `red_scale`/`nir_scale` are (scale, offset) pairs turning DNs into reflectance."""
+    result = write_index_raster(
+        scene,
+        {"red": ScaledBand(red, red_scale), "nir08": ScaledBand(nir, nir_scale)},
+        qa_source,
+        out,
+        indices=[NDVI],
+        radsat_source=radsat_source,
+        usable_classes=usable_classes,
+        min_clear_fraction=min_clear_fraction,
+        workers=workers,
+        progress=progress,
+    )
+    return NdviResult(
+        result.verdict,
+        result.mask,
+        result.statistics["ndvi"],
+        None if result.saturated is None else result.saturated["ndvi"],
+    )

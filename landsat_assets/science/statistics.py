@@ -32,8 +32,8 @@ def _key_to_float(key: int) -> float:
 
 
 @dataclass
-class NdviStatistics:
-    """Count, mean, std (population), min, max and exact median of valid NDVI values.
+class IndexStatistics:
+    """Count, mean, std (population), min, max and exact median of an index's valid values.
 
     Mean and variance are merged block by block (Chan et al.), and the median is an
     exact radix select over the float32 bit patterns: one 65,536-bin histogram while
@@ -48,8 +48,8 @@ class NdviStatistics:
     maximum: float = float("-inf")
     high_histogram: np.ndarray = field(default_factory=lambda: np.zeros(65536, dtype=np.int64))
 
-    def add(self, ndvi: np.ndarray) -> None:
-        values = ndvi[~np.isnan(ndvi)]
+    def add(self, block: np.ndarray) -> None:
+        values = block[~np.isnan(block)]
         n = values.size
         if n == 0:
             return
@@ -68,7 +68,7 @@ class NdviStatistics:
         raw_high = np.bincount(values.view(np.uint32) >> np.uint32(16), minlength=65536)
         self.high_histogram += raw_high[_RAW_HIGH_FOR_KEY_HIGH]
 
-    def merge(self, other: NdviStatistics) -> None:
+    def merge(self, other: IndexStatistics) -> None:
         if other.count == 0:
             return
         total = self.count + other.count
@@ -98,7 +98,7 @@ class NdviStatistics:
         return bins
 
     def median_from(self, blocks) -> float:
-        """The exact median, given a second pass over the same NDVI blocks."""
+        """The exact median, given a second pass over the same blocks of values."""
         if self.count == 0:
             return float("nan")
         ranks = self.median_ranks()
@@ -133,36 +133,46 @@ class NdviStatistics:
                     break
         return float((np.float64(picked[0]) + np.float64(picked[1])) / 2)
 
-    def as_dict(self, median: float) -> dict[str, float | int]:
+    def as_dict(self, median: float, index: str = "ndvi") -> dict[str, float | int]:
+        """The statistics under the table's column names (`valid_pixel_count`, `<index>_mean`,
+        ...)."""
         empty = self.count == 0
         return {
             "valid_pixel_count": self.count,
-            "ndvi_mean": float("nan") if empty else self.mean,
-            "ndvi_median": median,
-            "ndvi_std": self.std,
-            "ndvi_min": float("nan") if empty else self.minimum,
-            "ndvi_max": float("nan") if empty else self.maximum,
+            f"{index}_mean": float("nan") if empty else self.mean,
+            f"{index}_median": median,
+            f"{index}_std": self.std,
+            f"{index}_min": float("nan") if empty else self.minimum,
+            f"{index}_max": float("nan") if empty else self.maximum,
         }
 
 
+SCENE_STATISTICS = ("mean", "median", "std", "min", "max")
+"""The statistics of an index over a scene's AOI, named `<index>_<statistic>` in tables."""
+
 _GDAL_STATISTICS_TAGS = {
-    "ndvi_mean": "STATISTICS_MEAN",
-    "ndvi_std": "STATISTICS_STDDEV",
-    "ndvi_min": "STATISTICS_MINIMUM",
-    "ndvi_max": "STATISTICS_MAXIMUM",
-    "ndvi_median": "STATISTICS_MEDIAN",
-    "valid_pixel_count": "STATISTICS_VALID_COUNT",
+    "mean": "STATISTICS_MEAN",
+    "std": "STATISTICS_STDDEV",
+    "min": "STATISTICS_MINIMUM",
+    "max": "STATISTICS_MAXIMUM",
+    "median": "STATISTICS_MEDIAN",
 }
-"""NDVI statistics as GDAL band metadata, so GIS tools (and the summary) read them for free."""
+"""An index's statistics as GDAL band metadata, so GIS tools (and the summary) read them for
+free; the count of valid values is `STATISTICS_VALID_COUNT`."""
+_VALID_COUNT_TAG = "STATISTICS_VALID_COUNT"
 
 
-def statistics_tags(statistics: Mapping[str, float | int]) -> dict[str, str]:
-    return {tag: repr(statistics[name]) for name, tag in _GDAL_STATISTICS_TAGS.items()}
-
-
-def statistics_from_tags(tags: Mapping[str, str]) -> dict[str, float | int]:
-    values: dict[str, float | int] = {
-        name: float(tags[tag]) for name, tag in _GDAL_STATISTICS_TAGS.items()
+def statistics_tags(statistics: Mapping[str, float | int], index: str = "ndvi") -> dict[str, str]:
+    """The band tags of an index's statistics (`as_dict` keys)."""
+    return {
+        _VALID_COUNT_TAG: repr(statistics["valid_pixel_count"]),
+        **{tag: repr(statistics[f"{index}_{name}"]) for name, tag in _GDAL_STATISTICS_TAGS.items()},
     }
-    values["valid_pixel_count"] = int(values["valid_pixel_count"])
-    return values
+
+
+def statistics_from_tags(tags: Mapping[str, str], index: str = "ndvi") -> dict[str, float | int]:
+    """The statistics `statistics_tags` wrote, under `as_dict`'s keys."""
+    return {
+        "valid_pixel_count": int(float(tags[_VALID_COUNT_TAG])),
+        **{f"{index}_{name}": float(tags[tag]) for name, tag in _GDAL_STATISTICS_TAGS.items()},
+    }

@@ -7,8 +7,8 @@ go to separate layers), and each block adds its pixels to every field at once: c
 by `bincount` over `label * 256 + class`, index values gathered by label.
 
 For each field the accumulator gives its `MaskClass` counts (so the same cloud rule as a
-scene's decides the field's status, `status.decide_scene_status`) and the exact statistics
-of its valid index values: mean, population std, min, max, and the 10th, 50th and 90th
+scene's decides the field's status, `status.decide_scene_status`) and, for each index, the
+exact statistics of its valid values: mean, population std, min, max, and the 10th, 50th and 90th
 percentiles with linear interpolation between ranks (numpy's default; the median of an even
 count is the mean of the two middle values, as for a scene). Each block's valid values
 are grouped by field as they stream by and kept until the end (4 bytes per valid pixel
@@ -18,7 +18,7 @@ inside a field), so memory grows with the fields' clear area, not the scene's.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -34,9 +34,9 @@ from shapely.strtree import STRtree
 
 from landsat_assets.science import qa
 from landsat_assets.science.bands import reading
-from landsat_assets.science.blocks import DEFAULT_WORKERS, BandSource, process_blocks
+from landsat_assets.science.blocks import DEFAULT_WORKERS, BandSource, ScaledBand, process_blocks
+from landsat_assets.science.indices import NDVI, IndexReads, SpectralIndex
 from landsat_assets.science.masks import ClassCounts, MaskSummary
-from landsat_assets.science.ndvi import classified_ndvi
 from landsat_assets.science.status import SceneStatus, SceneVerdict, decide_scene_status
 from landsat_assets.science.windows import block_windows
 
@@ -89,19 +89,20 @@ def field_labels(
 
 @dataclass
 class FieldAccumulator:
-    """Class counts and index values of `count` fields, added block by block."""
+    """Class counts and the values of each index of `count` fields, added block by block."""
 
     count: int
+    indices: tuple[str, ...] = ("ndvi",)
     class_counts: np.ndarray = field(init=False)
-    _values: list[list[np.ndarray]] = field(init=False)
-    """Per field number (1-based; 0 unused), its valid index values block by block."""
+    _values: dict[str, list[list[np.ndarray]]] = field(init=False)
+    """Per index and field number (1-based; 0 unused), its valid values block by block."""
 
     def __post_init__(self) -> None:
         self.class_counts = np.zeros((self.count + 1, _CLASSES), dtype=np.int64)
-        self._values = [[] for _ in range(self.count + 1)]
+        self._values = {name: [[] for _ in range(self.count + 1)] for name in self.indices}
 
-    def add(self, labels: np.ndarray, classes: np.ndarray, index: np.ndarray) -> None:
-        """One block: field labels (int32, 0 = none), `MaskClass` codes, and the index
+    def add(self, labels: np.ndarray, classes: np.ndarray, values: dict[str, np.ndarray]) -> None:
+        """One block: field labels (int32, 0 = none), `MaskClass` codes, and each index
         (float32, NaN where not valid)."""
         inside = labels > 0
         if not inside.any():
@@ -111,7 +112,10 @@ class FieldAccumulator:
         self.class_counts += np.bincount(combined, minlength=(self.count + 1) * _CLASSES).reshape(
             self.count + 1, _CLASSES
         )
-        values = index[inside]
+        for name in self.indices:
+            self._add_values(name, field_labels, values[name][inside])
+
+    def _add_values(self, name: str, field_labels: np.ndarray, values: np.ndarray) -> None:
         valid = ~np.isnan(values)
         # Group the block's values by field: a stable sort of small integer labels is a
         # radix sort (linear), and each field keeps only its own float32 values.
@@ -122,8 +126,9 @@ class FieldAccumulator:
         order = np.argsort(labels_of_values, kind="stable")
         labels_of_values, values = labels_of_values[order], values[order]
         present, starts = np.unique(labels_of_values, return_index=True)
+        fields = self._values[name]
         for number, chunk in zip(present, np.split(values, starts[1:]), strict=True):
-            self._values[number].append(chunk)
+            fields[number].append(chunk)
 
     @property
     def _label_dtype(self) -> type[np.integer]:
@@ -136,12 +141,18 @@ class FieldAccumulator:
         return counts
 
     def statistics(self) -> list[dict[str, float | int]]:
-        """For each field in order: `valid_pixel_count` and the statistics of its values
-        (NaN for a field without valid values)."""
-        return [
-            _describe(np.concatenate(chunks).astype(np.float64) if chunks else np.empty(0))
-            for chunks in self._values[1:]
-        ]
+        """For each field in order: `valid_pixel_count` (of the first index) and the
+        statistics of each index's values as `<index>_<statistic>` (NaN without values)."""
+        results: list[dict[str, float | int]] = [{} for _ in range(self.count)]
+        for position, name in enumerate(self.indices):
+            for number, chunks in enumerate(self._values[name][1:]):
+                values = np.concatenate(chunks).astype(np.float64) if chunks else np.empty(0)
+                described = _describe(values)
+                count = described.pop("valid_pixel_count")
+                if position == 0:
+                    results[number]["valid_pixel_count"] = count
+                results[number].update({f"{name}_{k}": v for k, v in described.items()})
+        return results
 
 
 def _describe(values: np.ndarray) -> dict[str, float | int]:
@@ -182,38 +193,36 @@ def fields_on_grid(geometries_wgs84: Sequence[BaseGeometry], crs: CRS) -> list[B
 
 def field_statistics(
     scene: str,
-    red: BandSource,
-    nir: BandSource,
+    bands: Mapping[str, ScaledBand],
     qa_source: BandSource,
     geometries_wgs84: Sequence[BaseGeometry],
     *,
-    red_scale: tuple[float, float],
-    nir_scale: tuple[float, float],
+    indices: Sequence[SpectralIndex] = (NDVI,),
+    radsat_source: BandSource | None = None,
     usable_classes: Iterable[qa.MaskClass] = qa.DEFAULT_USABLE_CLASSES,
     min_clear_fraction: float = 0.0,
     workers: int = DEFAULT_WORKERS,
 ) -> list[FieldResult]:
-    """NDVI statistics and the cloud verdict of every field, in one pass over the bands:
-    each field is decided by its own clear fraction, with the rule scenes are decided by."""
+    """The statistics of each index and the cloud verdict of every field, in one pass over
+    the bands (by common name), QA_PIXEL and QA_RADSAT (None when the scene has none): each
+    field is decided by its own clear fraction, with the rule scenes are decided by."""
     usable = frozenset(usable_classes)
     lookup = qa.usable_lookup(usable)
-    with rasterio.open(red.path) as src:
+    reads = IndexReads(tuple(indices), bands, qa_source, radsat_source)
+    with rasterio.open(qa_source.path) as src:
         crs, transform, shape_ = src.crs, src.transform, (src.height, src.width)
         bounds = box(*src.bounds)
     on_grid = fields_on_grid(geometries_wgs84, crs)
     layers = field_labels(on_grid, transform, shape_)
-    accumulator = FieldAccumulator(len(on_grid))
+    accumulator = FieldAccumulator(len(on_grid), tuple(index.name for index in indices))
     with reading(scene):
-        for window, (red_dn, nir_dn, qa_pixel) in process_blocks(
-            [red, nir, qa_source],
-            block_windows(*shape_),
-            lambda _w, arrays: arrays,
-            workers=workers,
+        for window, arrays in process_blocks(
+            reads.sources, block_windows(*shape_), lambda _w, arrays: arrays, workers=workers
         ):
-            classes, ndvi = classified_ndvi(red_dn, nir_dn, qa_pixel, lookup, red_scale, nir_scale)
+            block = reads.block(arrays, lookup)
             rows, cols = window.toslices()
             for labels in layers:
-                accumulator.add(labels[rows, cols], classes, ndvi)
+                accumulator.add(labels[rows, cols], block.classes, block.values)
     results = []
     for number, (geometry, statistics) in enumerate(
         zip(on_grid, accumulator.statistics(), strict=True), start=1

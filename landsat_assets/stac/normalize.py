@@ -25,6 +25,7 @@ from pystac.utils import make_absolute_href, str_to_datetime
 
 from landsat_assets.errors import ItemError, SceneKeyError
 from landsat_assets.stac.scene import (
+    OPTIONAL_BANDS,
     SCENE_BANDS,
     USGS_QA_FILL,
     USGS_SR_NODATA,
@@ -42,10 +43,11 @@ _STAC_VERSION_PATTERN = re.compile(r"^(\d+)\.(\d+)\.(\d+)(-\S+)?$")
 
 QA_SCALE = 1.0
 QA_OFFSET = 0.0
-_BAND_DEFAULTS: dict[str, tuple[float, float, int]] = {
-    "red": (USGS_SR_SCALE, USGS_SR_OFFSET, USGS_SR_NODATA),
-    "nir08": (USGS_SR_SCALE, USGS_SR_OFFSET, USGS_SR_NODATA),
+_SURFACE_REFLECTANCE = (USGS_SR_SCALE, USGS_SR_OFFSET, USGS_SR_NODATA)
+_BAND_DEFAULTS: dict[str, tuple[float, float, int | None]] = {
+    **dict.fromkeys(("blue", "green", "red", "nir08", "swir16", "swir22"), _SURFACE_REFLECTANCE),
     "qa_pixel": (QA_SCALE, QA_OFFSET, USGS_QA_FILL),
+    "qa_radsat": (QA_SCALE, QA_OFFSET, None),
 }
 
 
@@ -239,9 +241,10 @@ def _record(
     assets = item.get("assets")
     if not isinstance(assets, Mapping):
         raise ItemError(f"{label}: no assets")
+    present = [name for name in OPTIONAL_BANDS if _has_href(assets.get(name))]
     bands = {
         name: _band(item, assets, name, base_href=base_href, label=label, hrefs=hrefs)
-        for name in SCENE_BANDS
+        for name in [*SCENE_BANDS, *present]
     }
     red_asset = assets["red"]
     shape = _first(red_asset.get("proj:shape"), properties.get("proj:shape"))
@@ -279,6 +282,10 @@ def _scene_key(item_id: str, product: ProductId | None, label: str) -> str:
         raise ItemError(f"{label}: cannot become a scene key: {error}") from error
 
 
+def _has_href(asset: object) -> bool:
+    return isinstance(asset, Mapping) and isinstance(asset.get("href"), str)
+
+
 def _band(
     item: Mapping[str, Any],
     assets: Mapping[str, Any],
@@ -289,7 +296,7 @@ def _band(
     hrefs: HrefPolicy,
 ) -> BandAsset:
     asset = assets.get(name)
-    if not isinstance(asset, Mapping) or not isinstance(asset.get("href"), str):
+    if not _has_href(asset):
         present = ", ".join(sorted(assets)) or "none"
         raise ItemError(f"{label}: missing band {name!r} (assets: {present})")
     href = hrefs.check(_absolute(asset["href"], base_href, label, name), label, name)

@@ -10,7 +10,11 @@ from typing import Any, Literal
 from landsat_assets.errors import SceneKeyError
 
 SCENE_BANDS = ("red", "nir08", "qa_pixel")
-"""The bands every scene needs, in the order of the `scene_bands` product (band = index + 1)."""
+"""The bands every scene needs, first in the `scene_bands` product."""
+
+OPTIONAL_BANDS = ("blue", "green", "swir16", "swir22", "qa_radsat")
+"""Bands kept when the item has them: the other indices' reflectance bands and the
+saturation QA band (`science/radsat.py`)."""
 
 USGS_SR_SCALE = 2.75e-05
 USGS_SR_OFFSET = -0.2

@@ -9,26 +9,12 @@ import pandas as pd
 import pytest
 from dagster import AssetKey
 
-from landsat_assets.definitions import build_definitions
-from landsat_assets.runner import run_pipeline
-from landsat_assets_tests.support.fields import FIELDS, write_fields
+from landsat_assets_tests.support.fields import FIELDS, field_run_env, run_main_job, write_fields
 
 
 @pytest.fixture
 def env(small_demo_catalog, tmp_path) -> dict[str, str]:
-    return {
-        "LANDSAT_STAC_URL": str(small_demo_catalog),
-        "LANDSAT_STORAGE": str(tmp_path / "storage"),
-        "LANDSAT_END_DATE": "2023-02-15",
-        "LANDSAT_FIELDS": str(write_fields(tmp_path / "fields.geojson")),
-    }
-
-
-def run(instance, env) -> tuple[object, list[str]]:
-    lines: list[str] = []
-    report = run_pipeline(instance, build_definitions(env), scenes_per_run=4, echo=lines.append)
-    assert report.ok, report.failures
-    return report, lines
+    return field_run_env(small_demo_catalog, tmp_path)
 
 
 def timeseries(env) -> pd.DataFrame:
@@ -36,7 +22,7 @@ def timeseries(env) -> pd.DataFrame:
 
 
 def test_every_field_of_every_scene_is_measured_and_decided(instance, env):
-    report, _lines = run(instance, env)
+    report, _lines = run_main_job(instance, env)
     found = [r.scene_key for r in report.found]
     assert found
 
@@ -60,15 +46,15 @@ def test_every_field_of_every_scene_is_measured_and_decided(instance, env):
     assert (processed["clear_fraction"] >= 0.2).all()
     assert instance.get_materialized_partitions(AssetKey("field_stats")) == set(found)
 
-    again, lines = run(instance, env)
+    again, lines = run_main_job(instance, env)
     assert set(again.up_to_date) == set(found), lines
 
 
 def test_a_changed_fields_file_recomputes_the_field_products_only(instance, env, tmp_path):
-    report, _lines = run(instance, env)
+    report, _lines = run_main_job(instance, env)
     write_fields(Path(env["LANDSAT_FIELDS"]), covers={"town": "suburban"})
 
-    _again, lines = run(instance, env)
+    _again, lines = run_main_job(instance, env)
 
     assert f"fields changed: {len(report.found)} scene(s) to recompute." in lines
     table = timeseries(env)

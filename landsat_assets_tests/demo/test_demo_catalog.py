@@ -32,6 +32,7 @@ from landsat_assets.demo import (
     build_demo_catalog,
     write_scene_bands,
 )
+from landsat_assets.demo.scenes import BAND_FILE_SUFFIXES
 from landsat_assets.science import qa as qa_bits
 from landsat_assets.stac.scene import (
     USGS_SR_OFFSET,
@@ -281,9 +282,14 @@ def test_write_scene_bands_writes_cogs_with_overviews(tmp_path: Path) -> None:
         seed=3,
     )
     assert {band: path.name for band, path in paths.items()} == {
+        "blue": f"{product_id}_SR_B2.TIF",
+        "green": f"{product_id}_SR_B3.TIF",
         "red": f"{product_id}_SR_B4.TIF",
         "nir08": f"{product_id}_SR_B5.TIF",
+        "swir16": f"{product_id}_SR_B6.TIF",
+        "swir22": f"{product_id}_SR_B7.TIF",
         "qa_pixel": f"{product_id}_QA_PIXEL.TIF",
+        "qa_radsat": f"{product_id}_QA_RADSAT.TIF",
     }
     for path in paths.values():
         assert cog_validate(str(path))[0]
@@ -292,6 +298,47 @@ def test_write_scene_bands_writes_cogs_with_overviews(tmp_path: Path) -> None:
             # Overviews halve the size until the smallest one fits in a single 512 px tile.
             assert ds.overviews(1) == [2, 4]
             assert ds.res[0] == pytest.approx(30.0 * FULL_SCENE_SHAPE[1] / 1050, abs=0.05)
+
+
+def test_the_other_bands_behave_like_real_spectra(tmp_path: Path) -> None:
+    """Blue, green and SWIR as the indices need them: water has a positive NDWI and a
+    negative NDVI, clear vegetation a positive NDMI and NBR, snow is bright in the visible and
+    dark in SWIR, and QA_RADSAT flags only bright blue or green pixels."""
+    product_id = "LC09_L2SP_034032_20230302_20230310_02_T1"
+    paths = write_scene_bands(
+        tmp_path,
+        product_id,
+        size=(700, 700),
+        acquired=datetime(2023, 3, 2, 17, 43, 42, tzinfo=UTC),
+        seed=1,
+    )
+    bands = {}
+    for band, path in paths.items():
+        with rasterio.open(path) as ds:
+            bands[band] = ds.read(1)
+    sr = {b: bands[b] * USGS_SR_SCALE + USGS_SR_OFFSET for b in paths if not b.startswith("qa")}
+    qa_pixel = bands["qa_pixel"]
+    clear = (qa_pixel & 0b11111) == 0
+    water = clear & ((qa_pixel >> 7) & 1 == 1)
+    snow = clear & ((qa_pixel >> 5) & 1 == 1)
+
+    def index(a, b):
+        return (sr[a] - sr[b]) / (sr[a] + sr[b])
+
+    ndvi = index("nir08", "red")
+    vegetation = clear & ~water & ~snow & (ndvi > 0.5)
+    assert water.sum() > 100 and snow.sum() > 100 and vegetation.sum() > 100
+    assert np.median(index("green", "nir08")[water]) > 0.2
+    assert np.median(ndvi[water]) < 0
+    assert np.median(index("nir08", "swir16")[vegetation]) > 0.1
+    assert np.median(index("nir08", "swir22")[vegetation]) > 0.3
+    assert np.median(index("green", "swir16")[snow]) > 0.8  # NDSI
+    radsat = bands["qa_radsat"]
+    flagged = radsat != 0
+    assert flagged.any()
+    bright = np.maximum(sr["blue"], sr["green"]) > 0.94
+    assert (flagged <= bright).all()
+    assert not (radsat & ~np.uint16(0b111)).any()
 
 
 def test_write_scene_bands_rejects_inconsistent_arguments(tmp_path: Path) -> None:
@@ -514,7 +561,7 @@ def test_build_is_byte_identical_for_the_same_arguments(tmp_path: Path) -> None:
     build_demo_catalog(tmp_path / "b", size=64, dates=2, seed=5)
     first = _files(tmp_path / "a")
     assert first == _files(tmp_path / "b")
-    assert len([name for name in first if name.endswith(".TIF")]) == 2 * 2 * 3
+    assert len([name for name in first if name.endswith(".TIF")]) == 2 * 2 * len(BAND_FILE_SUFFIXES)
     build_demo_catalog(tmp_path / "a", size=64, dates=2, seed=5)
     assert _files(tmp_path / "a") == first, "a rebuild in place must give the same bytes"
     build_demo_catalog(tmp_path / "c", size=64, dates=2, seed=6)

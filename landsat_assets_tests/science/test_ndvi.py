@@ -11,7 +11,7 @@ from rio_cogeo.cogeo import cog_validate
 from landsat_assets.science import qa
 from landsat_assets.science.blocks import BandSource
 from landsat_assets.science.ndvi import ndvi_block, write_ndvi
-from landsat_assets.science.statistics import NdviStatistics
+from landsat_assets.science.statistics import IndexStatistics
 from landsat_assets.stac.scene import USGS_SR_OFFSET, USGS_SR_SCALE
 from landsat_assets_tests.support.rasters import reference_ndvi, synthetic_scene, write_band
 
@@ -48,7 +48,7 @@ def test_ndvi_block_matches_definition(red, nir, qa_pixel):
 )
 def test_streaming_statistics_equal_numpy(values, chunks):
     blocks = np.array_split(values, chunks)
-    statistics = NdviStatistics()
+    statistics = IndexStatistics()
     for block in blocks:
         statistics.add(block)
     valid = values[~np.isnan(values)]

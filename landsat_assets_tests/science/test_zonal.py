@@ -14,7 +14,7 @@ from rasterio.features import geometry_mask
 from rasterio.warp import transform_geom
 from shapely.geometry import Polygon, box, mapping, shape
 
-from landsat_assets.science.blocks import BandSource
+from landsat_assets.science.blocks import BandSource, ScaledBand
 from landsat_assets.science.status import SceneStatus
 from landsat_assets.science.zonal import (
     FieldAccumulator,
@@ -26,6 +26,15 @@ from landsat_assets_tests.science.test_processing_realworld import STACTOOLS_SCE
 from landsat_assets_tests.support.rasters import reference_ndvi, write_band
 
 USGS = (USGS_SR_SCALE, USGS_SR_OFFSET)
+
+
+def usgs_bands(hrefs: dict[str, str]) -> dict[str, ScaledBand]:
+    """The reflectance bands of `hrefs` with USGS's scale and offset."""
+    return {
+        role: ScaledBand(BandSource(href), USGS)
+        for role, href in hrefs.items()
+        if role not in ("qa_pixel", "qa_radsat")
+    }
 
 
 def to_wgs84(geometry, crs):
@@ -84,9 +93,11 @@ def assert_matches(result, expected) -> None:
     assert statistics["valid_pixel_count"] == expected["valid_pixel_count"]
     for name in ("mean", "std", "min", "max", "median", "p10", "p90"):
         if name in expected:
-            assert statistics[name] == pytest.approx(expected[name], rel=1e-9, abs=1e-12), name
+            assert statistics[f"ndvi_{name}"] == pytest.approx(
+                expected[name], rel=1e-9, abs=1e-12
+            ), name
         else:
-            assert math.isnan(statistics[name]), name
+            assert math.isnan(statistics[f"ndvi_{name}"]), name
 
 
 @pytest.mark.realworld
@@ -115,12 +126,9 @@ def test_real_scenes_match_the_field_by_field_definition(realworld, folder):
 
     results = field_statistics(
         STACTOOLS_SCENES[folder],
-        BandSource(hrefs["red"]),
-        BandSource(hrefs["nir08"]),
+        usgs_bands(hrefs),
         BandSource(hrefs["qa_pixel"]),
         fields,
-        red_scale=USGS,
-        nir_scale=USGS,
         workers=2,
     )
 
@@ -165,12 +173,9 @@ def test_each_field_is_decided_by_its_own_clear_fraction(
     hrefs = cloud_split_scene(tmp_path, cloudy)
     results = field_statistics(
         "scene",
-        BandSource(hrefs["red"]),
-        BandSource(hrefs["nir08"]),
+        usgs_bands(hrefs),
         BandSource(hrefs["qa_pixel"]),
         [columns_field(*clear_field), columns_field(*cloudy_field)],
-        red_scale=USGS,
-        nir_scale=USGS,
         min_clear_fraction=0.5,
     )
     clear, cloudy_result = results
@@ -193,9 +198,9 @@ def test_the_accumulator_merges_blocks_exactly():
     index = rng.normal(size=(60, 50)).astype(np.float32)
     index[rng.random((60, 50)) < 0.1] = np.nan
     whole, blocks = FieldAccumulator(3), FieldAccumulator(3)
-    whole.add(labels, classes, index)
+    whole.add(labels, classes, {"ndvi": index})
     for rows in (slice(0, 17), slice(17, 60)):
-        blocks.add(labels[rows], classes[rows], index[rows])
+        blocks.add(labels[rows], classes[rows], {"ndvi": index[rows]})
     assert (whole.class_counts == blocks.class_counts).all()
     for number, (one, other) in enumerate(
         zip(whole.statistics(), blocks.statistics(), strict=True), start=1
@@ -203,4 +208,4 @@ def test_the_accumulator_merges_blocks_exactly():
         values = index[(labels == number) & ~np.isnan(index)].astype(np.float64)
         assert one == other
         assert one["valid_pixel_count"] == values.size
-        assert one["median"] == pytest.approx(float(np.median(values)))
+        assert one["ndvi_median"] == pytest.approx(float(np.median(values)))

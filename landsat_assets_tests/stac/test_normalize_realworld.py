@@ -14,8 +14,15 @@ import shapely
 import shapely.geometry
 
 from landsat_assets.errors import ItemError
+from landsat_assets.science.radsat import (
+    SATURATION_BIT_OF_BAND,
+    SATURATION_PLATFORMS,
+    TERRAIN_OCCLUSION_BIT,
+)
 from landsat_assets.stac.normalize import normalize_item, normalize_item_file
 from landsat_assets.stac.scene import (
+    OPTIONAL_BANDS,
+    SCENE_BANDS,
     SCENE_KEY_PATTERN,
     BandAsset,
     SceneRecord,
@@ -70,10 +77,11 @@ def test_every_real_item_normalizes_or_fails_clearly(path: Path, item: dict[str,
     assert len(record.wrs_path) == 3 and len(record.wrs_row) == 3
     assert record.cloud_cover is None or 0 <= record.cloud_cover <= 100
     assert record.cloud_cover_land is None or 0 <= record.cloud_cover_land <= 100
-    assert set(record.bands) == {"red", "nir08", "qa_pixel"}
+    # Every source carries the other indices' bands and QA_RADSAT: all are kept.
+    assert set(record.bands) == {*SCENE_BANDS, *OPTIONAL_BANDS}
     for name, band in record.bands.items():
         assert band.href.startswith(("s3://", "https://")), name
-        assert band.nodata == (1 if name == "qa_pixel" else 0)
+        assert band.nodata == {"qa_pixel": 1, "qa_radsat": None}.get(name, 0), name
     assert record.epsg is not None and record.shape is not None and record.bbox is not None
     assert SceneRecord.from_json_dict(json.loads(json.dumps(record.to_json_dict()))) == record
 
@@ -239,3 +247,31 @@ def test_pystac_item_from_real_file(tmp_path: Path) -> None:
     assert record.scene_key == "LC09_L2SR_084082_20250722_02_T1"
     assert record.collection == "landsat-c2-l2"
     assert record.source == "pystac"
+
+
+def _oli_radsat_bitfields() -> list[tuple[str, str, dict[str, Any]]]:
+    """(file, item id, qa_radsat asset) of every Landsat 8/9 item declaring its bitfields."""
+    return [
+        (path.stem, item["id"], item["assets"]["qa_radsat"])
+        for path in sorted(REALWORLD_ITEMS.glob("*.json"))
+        for item in _items_of(json.loads(path.read_text()))
+        if item["id"] not in OBSOLETE
+        and normalize_item(item).platform in SATURATION_PLATFORMS
+        and "classification:bitfields" in item["assets"].get("qa_radsat", {})
+    ]
+
+
+def test_the_saturation_bits_are_the_ones_every_source_declares() -> None:
+    """`science/radsat.py`'s layout against the `classification:bitfields` that Earth Search,
+    Planetary Computer and LandsatLook put on their Landsat 8/9 `qa_radsat` assets."""
+    declared = _oli_radsat_bitfields()
+    files = {name for name, _, _ in declared}
+    for source in ("earthsearch", "planetary_computer", "usgs_landsatlook"):
+        assert any(name.startswith(source) for name in files), source
+    oli_band = {1: "coastal", 2: "blue", 3: "green", 4: "red", 5: "nir08", 6: "swir16"}
+    oli_band |= {7: "swir22", 9: "cirrus"}
+    for _, item_id, asset in declared:
+        offsets = {field["name"]: field["offset"] for field in asset["classification:bitfields"]}
+        for number, band in oli_band.items():
+            assert offsets[f"band{number}"] == SATURATION_BIT_OF_BAND[band], (item_id, band)
+        assert offsets["occlusion"] == TERRAIN_OCCLUSION_BIT, item_id

@@ -6,6 +6,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from dagster import DagsterInstance
+
+from landsat_assets.definitions import build_definitions
+from landsat_assets.runner import RunReport, run_pipeline
+
 
 def square(lon: float, lat: float, side: float) -> dict:
     return {
@@ -74,3 +79,22 @@ def write_geopackage(
     ) as sink:
         sink.writerecords(Feature.from_dict(**feature) for feature in features)
     return path
+
+
+def field_run_env(catalog: Path, tmp_path: Path, **settings: str) -> dict[str, str]:
+    """A deployment over `catalog`'s first weeks with the test fields (and `settings`)."""
+    return {
+        "LANDSAT_STAC_URL": str(catalog),
+        "LANDSAT_STORAGE": str(tmp_path / "storage"),
+        "LANDSAT_END_DATE": "2023-02-15",
+        "LANDSAT_FIELDS": str(write_fields(tmp_path / "fields.geojson")),
+        **settings,
+    }
+
+
+def run_main_job(instance: DagsterInstance, env: dict[str, str]) -> tuple[RunReport, list[str]]:
+    """`landsat-assets run` for `env`, in this process: its report and the lines it printed."""
+    lines: list[str] = []
+    report = run_pipeline(instance, build_definitions(env), scenes_per_run=4, echo=lines.append)
+    assert report.ok, report.failures
+    return report, lines
