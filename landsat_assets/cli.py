@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import math
 import os
@@ -10,10 +12,10 @@ import re
 import shutil
 import sys
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 from sqlalchemy.exc import OperationalError
 
@@ -67,6 +69,45 @@ def instance_failure(error: BaseException, home: Path) -> InstanceError:
             "run stopped)"
         )
     return InstanceError(f"the Dagster instance in {home} failed: {cause}")
+
+
+class _HeldBack(io.TextIOBase):
+    """A stderr that keeps what is written to it until `release`."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.held: list[str] = []
+
+    def write(self, text: str) -> int:
+        self.held.append(text)
+        return len(text)
+
+    def release(self) -> None:
+        self.stream.write("".join(self.held))
+        self.stream.flush()
+
+
+@contextlib.contextmanager
+def dagster_console_held_back() -> Iterator[None]:
+    """Hold back what Dagster's console logger writes to stderr during a run and print it
+    when the run ends. A run that fails because the instance cannot record it (a full
+    DAGSTER_HOME) drops it: Dagster's step failures, stack traces and "Exception while
+    writing logger call" lines are all that one failure, which `instance_failure` states in
+    one line (raised as an `InstanceError` inside the block), and the next run reports any
+    scene failure again."""
+    held = _HeldBack(sys.stderr)
+    sys.stderr = held
+    try:
+        yield
+    except InstanceError:
+        raise
+    except BaseException:
+        held.release()
+        raise
+    else:
+        held.release()
+    finally:
+        sys.stderr = held.stream
 
 
 def ensure_dagster_home() -> Path:
@@ -124,7 +165,7 @@ def command_run(args: argparse.Namespace) -> int:
         raise InstanceError(
             f"cannot open the Dagster instance {home / 'dagster.yaml'}: {root_cause(error)}"
         ) from error
-    with instance:
+    with instance, dagster_console_held_back():
         try:
             report = run_pipeline(
                 instance,
@@ -323,7 +364,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--fields",
-        help="GeoJSON FeatureCollection of fields to measure "
+        help="fields to measure: a GeoJSON FeatureCollection or a GeoPackage "
         + from_env("LANDSAT_FIELDS", "no fields"),
     )
     run.add_argument(
