@@ -17,8 +17,6 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from sqlalchemy.exc import OperationalError
-
 from landsat_assets.errors import InputError, InstanceError, LandsatAssetsError, StorageError
 from landsat_assets.settings import Settings, declarations, parse_setting
 from landsat_assets.stac.scene import USGS_SR_OFFSET, USGS_SR_SCALE
@@ -152,6 +150,7 @@ def command_settings(args: argparse.Namespace) -> Settings:
 
 def command_run(args: argparse.Namespace) -> int:
     from dagster import DagsterInstance
+    from sqlalchemy.exc import OperationalError
 
     from landsat_assets.definitions import build_definitions
     from landsat_assets.runner import ALL_SCENES, format_report, run_pipeline

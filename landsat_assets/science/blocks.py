@@ -24,6 +24,7 @@ from rasterio.errors import RasterioError
 from rasterio.windows import Window
 
 from landsat_assets.errors import BandReadError
+from landsat_assets.science.allocator import reuse_freed_blocks
 
 T = TypeVar("T")
 
@@ -90,6 +91,7 @@ def process_blocks(
 ) -> Iterator[tuple[Window, T]]:
     """Read `sources` at each window (shifted by `source_offset` rows, cols), run
     `compute` in a worker thread, and yield `(window, result)` in window order."""
+    reuse_freed_blocks()
     local = threading.local()
     row_offset, col_offset = source_offset
     window_list = list(windows)
