@@ -29,7 +29,7 @@ from landsat_assets.science.blocks import (
 )
 from landsat_assets.science.cog import DN_COG, cog_draft
 from landsat_assets.science.windows import AoiWindow, aoi_window, block_windows
-from landsat_assets.stac.scene import SCENE_BANDS, USGS_QA_FILL, USGS_SR_NODATA
+from landsat_assets.stac.scene import SCENE_BANDS, USGS_SR_NODATA
 from landsat_assets.urls import redact
 
 DEFAULT_PIXEL_BUDGET = 120_000_000
@@ -192,8 +192,8 @@ def extract_scene_bands(
     order, each described by its role.
 
     Only the source tiles under the window are read. Pixels outside the AOI polygon
-    become fill (SR 0, QA_PIXEL 1, QA_RADSAT 0) and are also masked in the COG's internal
-    mask band. Returns None, writing nothing, when the AOI misses the scene.
+    become fill (SR 0, QA_PIXEL `QA_OUTSIDE_AOI`, QA_RADSAT 0) and are also masked in the
+    COG's internal mask band. Returns None, writing nothing, when the AOI misses the scene.
     """
     roles = list(hrefs)
     with open_scene_bands(scene, hrefs, pixel_budget=pixel_budget) as datasets:
@@ -246,7 +246,12 @@ def extract_scene_bands(
     )
 
 
-_FILL = {"qa_pixel": USGS_QA_FILL, "qa_radsat": 0}
+QA_OUTSIDE_AOI = 0xFFFF
+"""QA_PIXEL of a pixel outside the AOI polygon. Its fill bit is set, so every reader of the
+QA bits treats it as fill (no value), as USGS fill (`USGS_QA_FILL`, only the fill bit) is;
+USGS never writes this value, so the cloud mask can tell the two apart (`masks.OUTSIDE_AOI`)."""
+
+_FILL = {"qa_pixel": QA_OUTSIDE_AOI, "qa_radsat": 0}
 """What a pixel outside the AOI holds, by role; surface reflectance bands hold
 `USGS_SR_NODATA`."""
 

@@ -10,6 +10,7 @@ import pandas as pd
 
 from landsat_assets.fields import Field
 from landsat_assets.science.status import SceneVerdict
+from landsat_assets.science.summary import statistic_description
 from landsat_assets.science.zonal import STATISTIC_NAMES, FieldResult
 from landsat_assets.stac.scene import SceneRecord
 
@@ -27,6 +28,37 @@ FIELD_COLUMNS: dict[str, str] = {
     "reason": "string",
 }
 """Columns of every field table before the indices' statistics, with their pandas dtypes."""
+
+
+FIELD_DESCRIPTIONS: dict[str, str] = {
+    "scene_id": "Scene key: Landsat product id without the processing date",
+    "datetime": "Acquisition time (UTC)",
+    "platform": "Satellite: landsat-8 or landsat-9",
+    "wrs_path": "WRS-2 path",
+    "wrs_row": "WRS-2 row",
+    "field_id": "The field's id in the fields file (its `id`, else the feature id)",
+    "pixel_count": "Pixels whose centre is inside the field",
+    "valid_pixel_count": "Field pixels with an NDVI value (clear, in range, not saturated)",
+    "clear_fraction": "Fraction (0-1) of the field's pixels with data that are clear",
+    "status": "processed; filtered_cloudy (the field's own clear fraction below "
+    "LANDSAT_MIN_CLEAR_FRACTION); no_data (no pixel of the field has data)",
+    "reason": "Why the field was not processed, empty when it was",
+}
+"""Descriptions of `FIELD_COLUMNS`."""
+
+
+def field_column_descriptions(
+    indices: Sequence[str], properties: Sequence[str] = ()
+) -> dict[str, str]:
+    """A description for every column of `field_columns(indices)`, then for each of the
+    fields' `properties` (columns copied from the fields file)."""
+    statistics = {
+        name: statistic_description(name, "the field's clear pixels")
+        for name in field_columns(indices)
+        if name not in FIELD_COLUMNS
+    }
+    copied = {name: "Property of the field, from the fields file" for name in properties}
+    return FIELD_DESCRIPTIONS | statistics | copied
 
 
 def field_columns(indices: Sequence[str]) -> dict[str, str]:

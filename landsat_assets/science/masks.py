@@ -1,4 +1,8 @@
-"""Cloud masks: QA_PIXEL decoded into `MaskClass` codes, their class counts and fractions."""
+"""Cloud masks: QA_PIXEL decoded into `MaskClass` codes, their class counts and fractions.
+
+Code 0 (fill, the COG's nodata) is USGS fill inside the AOI; pixels outside the AOI polygon
+get `OUTSIDE_AOI` (8), counted apart. Masks written before that code existed hold 0 there
+and carry no COUNT_OUTSIDE_AOI tag: they read as before, outside pixels counted as fill."""
 
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ import numpy as np
 import rasterio
 
 from landsat_assets.science import qa
-from landsat_assets.science.bands import reading
+from landsat_assets.science.bands import QA_OUTSIDE_AOI, reading
 from landsat_assets.science.blocks import (
     DEFAULT_WORKERS,
     BandSource,
@@ -21,10 +25,26 @@ from landsat_assets.science.blocks import (
 from landsat_assets.science.cog import CLASS_COG, cog_draft
 from landsat_assets.science.windows import block_windows
 
+OUTSIDE_AOI = 8
+"""Cloud mask code of a pixel outside the AOI polygon (QA_PIXEL `bands.QA_OUTSIDE_AOI`)."""
+
+OUTSIDE_AOI_NAME = "outside_aoi"
+
+NO_VALUE_CODES = (int(qa.MaskClass.FILL), OUTSIDE_AOI)
+"""Codes of pixels without a QA class: USGS fill and outside the AOI."""
+
+
+def classify_in_aoi(qa_pixel: np.ndarray) -> np.ndarray:
+    """`qa.classify`, with pixels outside the AOI (`QA_OUTSIDE_AOI`) as `OUTSIDE_AOI`."""
+    classes = qa.classify(qa_pixel)
+    classes[qa_pixel == QA_OUTSIDE_AOI] = OUTSIDE_AOI
+    return classes
+
 
 @dataclass
 class ClassCounts:
-    """Pixels per `MaskClass`; fractions are of non-fill pixels (inside the AOI)."""
+    """Pixels per `MaskClass` and outside the AOI; fractions are of the pixels inside the AOI
+    that USGS did not fill."""
 
     counts: np.ndarray = field(default_factory=lambda: np.zeros(256, dtype=np.int64))
 
@@ -36,7 +56,7 @@ class ClassCounts:
 
     @property
     def valid_pixels(self) -> int:
-        return int(self.counts.sum() - self.counts[qa.MaskClass.FILL])
+        return int(self.counts.sum() - sum(int(self.counts[c]) for c in NO_VALUE_CODES))
 
     def fraction(self, classes: Iterable[qa.MaskClass]) -> float:
         valid = self.valid_pixels
@@ -45,10 +65,15 @@ class ClassCounts:
         return float(sum(int(self.counts[c]) for c in classes)) / valid
 
     def as_dict(self) -> dict[str, int]:
-        return {c.name.lower(): int(self.counts[c]) for c in qa.MaskClass}
+        """Pixels per class name, then outside the AOI."""
+        return {c.name.lower(): int(self.counts[c]) for c in qa.MaskClass} | {
+            OUTSIDE_AOI_NAME: int(self.counts[OUTSIDE_AOI])
+        }
 
     def as_tags(self) -> dict[str, str]:
-        return {f"COUNT_{c.name}": str(int(self.counts[c])) for c in qa.MaskClass}
+        return {f"COUNT_{c.name}": str(int(self.counts[c])) for c in qa.MaskClass} | {
+            f"COUNT_{OUTSIDE_AOI_NAME.upper()}": str(int(self.counts[OUTSIDE_AOI]))
+        }
 
     @classmethod
     def from_tags(cls, tags: Mapping[str, str]) -> ClassCounts:
@@ -56,6 +81,7 @@ class ClassCounts:
         counts = cls()
         for mask_class in qa.MaskClass:
             counts.counts[mask_class] = int(tags[f"COUNT_{mask_class.name}"])
+        counts.counts[OUTSIDE_AOI] = int(tags.get(f"COUNT_{OUTSIDE_AOI_NAME.upper()}", "0"))
         return counts
 
 
@@ -79,7 +105,8 @@ def write_cloud_mask(
     workers: int = DEFAULT_WORKERS,
     progress: ProgressCallback | None = None,
 ) -> MaskSummary:
-    """Decode QA_PIXEL into a uint8 `MaskClass` COG (nodata 0 = fill) and count classes."""
+    """Decode QA_PIXEL into a uint8 `MaskClass` COG (nodata 0 = USGS fill, `OUTSIDE_AOI`
+    outside the AOI) and count classes."""
     with rasterio.open(qa_source.path) as src:
         profile = {
             "count": 1,
@@ -93,13 +120,21 @@ def write_cloud_mask(
     counts = ClassCounts()
     usable = frozenset(usable_classes)
     with reading(scene), cog_draft(out, profile, CLASS_COG) as draft, draft.writer() as dst:
-        dst.write_colormap(1, {int(c): (*rgb, 255) for c, rgb in qa.MASK_CLASS_COLOURS.items()})
-        dst.update_tags(1, **{f"class_{int(c)}": c.name.lower() for c in qa.MaskClass})
+        dst.write_colormap(
+            1,
+            {int(c): (*rgb, 255) for c, rgb in qa.MASK_CLASS_COLOURS.items()}
+            | {OUTSIDE_AOI: (255, 255, 255, 0)},
+        )
+        dst.update_tags(
+            1,
+            **{f"class_{int(c)}": c.name.lower() for c in qa.MaskClass},
+            **{f"class_{OUTSIDE_AOI}": OUTSIDE_AOI_NAME},
+        )
         dst.update_tags(scene=scene)
         for window, classes in process_blocks(
             [qa_source],
             block_windows(profile["height"], profile["width"]),
-            lambda _w, arrays: qa.classify(arrays[0]),
+            lambda _w, arrays: classify_in_aoi(arrays[0]),
             workers=workers,
             progress=progress,
         ):

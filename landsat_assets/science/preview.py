@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import io
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Sequence
 
 import matplotlib
 
@@ -19,32 +19,62 @@ import rasterio
 from matplotlib import colormaps
 from matplotlib.cm import ScalarMappable
 from matplotlib.colors import Normalize
+from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from PIL import Image
 
+from landsat_assets.science.masks import OUTSIDE_AOI
 from landsat_assets.science.qa import MASK_CLASS_COLOURS, MaskClass
 from landsat_assets.science.status import SceneStatus
 
-PREVIEW_PIXELS = 128
-"""Previews travel inside every materialization event (Dagster stores them in its event
-log): 128 px on the longer side keeps each a few kilobytes (docs/performance.md)."""
+PREVIEW_PIXELS = 512
+"""Previews are shown about this size on their longer side: large enough to read a field."""
+PREVIEW_BYTES = 8_000
+"""Previews travel inside every materialization event (Dagster stores them in its event log),
+so each keeps below about this many bytes: the finest detail that fits is drawn, enlarged by
+whole pixels to about PREVIEW_PIXELS (`_fitting_png`)."""
+PREVIEW_DETAILS = (512, 256, 171, 128)
+"""Detail levels tried, finest first: pixels on the longer side before enlarging."""
+MAX_ENLARGEMENT = 16
+"""A tiny AOI window (a few pixels) is enlarged at most this many times: every further row
+of the PNG costs event bytes and shows nothing new."""
 NDVI_COLOUR_MAP = "RdYlGn"
 NDVI_LEVELS = 32
 """NDVI previews use this many colours of the map (a palette PNG: about a sixth of RGBA)."""
 
 
-def _read_downsampled(path: str, band: int = 1) -> np.ndarray:
-    """Read a band about PREVIEW_PIXELS on its longer side: large rasters from the COG's
-    overviews, small AOI windows enlarged by whole pixels so they stay legible."""
+def _read_downsampled(path: str, band: int = 1, pixels: int = PREVIEW_PIXELS) -> np.ndarray:
+    """Read a band about `pixels` on its longer side: large rasters from the COG's
+    overviews; a raster smaller than that is read whole."""
     with rasterio.open(path) as dataset:
-        factor = max(dataset.width, dataset.height) / PREVIEW_PIXELS
+        factor = max(1.0, max(dataset.width, dataset.height) / pixels)
         shape = (
-            max(1, round(dataset.height / max(factor, 1))),
-            max(1, round(dataset.width / max(factor, 1))),
+            max(1, round(dataset.height / factor)),
+            max(1, round(dataset.width / factor)),
         )
-        data = dataset.read(band, out_shape=shape, resampling=rasterio.enums.Resampling.nearest)
-    enlarge = max(1, PREVIEW_PIXELS // max(data.shape))
-    return data.repeat(enlarge, axis=0).repeat(enlarge, axis=1)
+        return dataset.read(band, out_shape=shape, resampling=rasterio.enums.Resampling.nearest)
+
+
+def enlarged(data: np.ndarray, pixels: int = PREVIEW_PIXELS) -> np.ndarray:
+    """`data` enlarged by whole pixels to at most `pixels` on its longer side (at least 1x,
+    at most MAX_ENLARGEMENT), so small AOI windows stay legible, every pixel square."""
+    factor = max(1, min(MAX_ENLARGEMENT, pixels // max(data.shape)))
+    return data.repeat(factor, axis=0).repeat(factor, axis=1)
+
+
+def _fitting_png(
+    path: str, encode: Callable[[np.ndarray], bytes], budget: int = PREVIEW_BYTES
+) -> bytes:
+    """The preview of the band at `path` encoded by `encode`, at the finest of
+    `PREVIEW_DETAILS` whose PNG fits in `budget` bytes (else the coarsest), enlarged to
+    about PREVIEW_PIXELS. A small AOI window is drawn whole at once."""
+    png = b""
+    for detail in PREVIEW_DETAILS:
+        data = _read_downsampled(path, pixels=detail)
+        png = encode(enlarged(data))
+        if len(png) <= budget or max(data.shape) < detail:
+            break
+    return png
 
 
 def _png(figure: plt.Figure) -> bytes:
@@ -78,12 +108,15 @@ def fewer_colours(png: bytes, colours: int = LEGEND_COLOURS) -> bytes:
 
 MASK_PALETTE = np.zeros((256, 4), dtype=np.uint8)
 for _mask_class, _rgb in MASK_CLASS_COLOURS.items():
-    MASK_PALETTE[int(_mask_class)] = (*_rgb, 0 if _mask_class is MaskClass.FILL else 255)
+    MASK_PALETTE[int(_mask_class)] = (*_rgb, 255)
+MASK_PALETTE[OUTSIDE_AOI] = (255, 255, 255, 0)
+"""Class colours; USGS fill black, outside the AOI transparent."""
 
 
-def mask_preview(path: str) -> bytes:
-    """The cloud mask in its class colours, fill transparent; see `mask_legend`."""
-    return _palette_png(_read_downsampled(path), MASK_PALETTE)
+def mask_preview(path: str, budget: int = PREVIEW_BYTES) -> bytes:
+    """The cloud mask in its class colours, USGS fill black, outside the AOI transparent;
+    see `mask_legend`."""
+    return _fitting_png(path, lambda data: _palette_png(data, MASK_PALETTE), budget)
 
 
 NDVI_PALETTE = np.vstack(
@@ -95,28 +128,40 @@ NDVI_PALETTE = np.vstack(
 """NDVI_LEVELS colours from -1 to 1, then transparent (no value)."""
 
 
-def ndvi_preview(path: str) -> bytes:
-    """NDVI in the RdYlGn diverging colour map over -1..1 (NDVI_LEVELS steps), no-value
-    pixels transparent; see `ndvi_colour_bar`."""
-    ndvi = _read_downsampled(path)
+def _ndvi_png(ndvi: np.ndarray) -> bytes:
     levels = np.round((np.clip(ndvi, -1, 1) + 1) / 2 * (NDVI_LEVELS - 1))
     return _palette_png(np.where(np.isnan(ndvi), NDVI_LEVELS, levels), NDVI_PALETTE)
+
+
+def ndvi_preview(path: str, budget: int = PREVIEW_BYTES) -> bytes:
+    """NDVI in the RdYlGn diverging colour map over -1..1 (NDVI_LEVELS steps), no-value
+    pixels transparent; see `ndvi_colour_bar`."""
+    return _fitting_png(path, _ndvi_png, budget)
 
 
 @functools.cache
 def mask_legend() -> bytes:
     """The class legend shared by every mask preview, drawn once per process."""
-    figure, axes = plt.subplots(figsize=(1.6, 1.9))
+    figure, axes = plt.subplots(figsize=(2.2, 2.4))
     axes.set_axis_off()
     handles = [
-        Patch(
-            facecolor=np.array(MASK_CLASS_COLOURS[c]) / 255, edgecolor="#444", label=c.name.lower()
-        )
-        for c in MaskClass
-        if c is not MaskClass.FILL
+        Patch(facecolor=np.array(MASK_CLASS_COLOURS[c]) / 255, edgecolor="#444", label=label)
+        for c, label in MASK_LEGEND_LABELS.items()
     ]
+    handles.append(Patch(facecolor="none", edgecolor="#444", linestyle="--", label="outside AOI"))
     axes.legend(handles=handles, loc="center", fontsize=8, frameon=False)
-    return fewer_colours(_png(figure))
+    figure.patch.set_facecolor("white")
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
+    plt.close(figure)
+    return fewer_colours(buffer.getvalue())
+
+
+MASK_LEGEND_LABELS: dict[MaskClass, str] = {
+    **{c: c.name.lower().replace("_", " ") for c in MaskClass if c is not MaskClass.FILL},
+    MaskClass.FILL: "USGS fill (no data)",
+}
+"""The legend's label of each class, in its order; outside the AOI comes last."""
 
 
 @functools.cache
@@ -129,25 +174,111 @@ def ndvi_colour_bar() -> bytes:
     return fewer_colours(_png(figure))
 
 
-def timeseries_plot(
-    datetimes: Sequence, means: Sequence[float], statuses: Sequence[str], labels: Mapping[str, str]
-) -> bytes:
-    """AOI mean NDVI over time; scenes filtered for clouds are marked on the time axis."""
-    figure, axes = plt.subplots(figsize=(8, 3.5))
-    rows = list(zip(datetimes, means, statuses, strict=True))
-    processed = [(d, m) for d, m, s in rows if s == SceneStatus.PROCESSED]
-    if processed:
-        axes.plot(*zip(*processed, strict=True), "o-", color="#1a9850", label=labels["processed"])
-    filtered = [d for d, _m, s in rows if s == SceneStatus.FILTERED_CLOUDY]
-    if filtered:
-        axes.plot(filtered, [-0.95] * len(filtered), "x", color="#777", label=labels["filtered"])
-    axes.set_ylim(-1, 1)
-    axes.set_ylabel("AOI mean NDVI")
+PLOT_SIZE = (11, 4.8)
+"""Inches at 100 dpi: 1100 x 480 px, readable at the UI dialog's width."""
+SERIES_COLOURS = ("#1b7837", "#2166ac", "#b35806", "#762a83", "#01665e", "#8c510a")
+PLATFORM_MARKERS = {"landsat-8": "o", "landsat-9": "s"}
+FILTERED_COLOUR = "#888888"
+"""Scenes filtered for clouds (and no-data scenes): ticks along the bottom of the axes."""
+
+
+def axis_limits(
+    values: Sequence[float], pad: float = 0.08, span: float = 0.1
+) -> tuple[float, float]:
+    """y limits that show every finite value of `values` with `pad` of the range around them,
+    at least `span` tall, inside -1..1 (the range of the indices); -1..1 when none is
+    finite."""
+    finite = [float(v) for v in values if v is not None and math.isfinite(float(v))]
+    if not finite:
+        return -1.0, 1.0
+    low, high = min(finite), max(finite)
+    margin = max((high - low) * pad, (span - (high - low)) / 2, 0.0)
+    return max(-1.0, low - margin), min(1.0, high + margin)
+
+
+def series_of(table: pd.DataFrame) -> pd.Series:
+    """Each row's series: its WRS-2 path/row (scenes of one path/row see the ground at the
+    same angle and time of day, so their values compare)."""
+    return "path/row " + table["wrs_path"].astype(str) + "/" + table["wrs_row"].astype(str)
+
+
+def _draw_series(axes: plt.Axes, table: pd.DataFrame, column: str, markersize: float) -> None:
+    """Processed rows of `table` as one line per series (colour) with one marker per
+    platform; rows not processed as ticks along the bottom, outside the data's scale."""
+    processed = table[table["status"] == SceneStatus.PROCESSED]
+    for number, (label, rows) in enumerate(processed.groupby(series_of(processed), sort=True)):
+        colour = SERIES_COLOURS[number % len(SERIES_COLOURS)]
+        axes.plot(rows["datetime"], rows[column], "-", color=colour, linewidth=1.2, label=label)
+        for platform, points in rows.groupby("platform", sort=True):
+            axes.plot(
+                points["datetime"],
+                points[column],
+                PLATFORM_MARKERS.get(str(platform), "D"),
+                color=colour,
+                markersize=markersize,
+                linestyle="none",
+            )
+    skipped = table[table["status"] != SceneStatus.PROCESSED]
+    if len(skipped):
+        axes.plot(
+            skipped["datetime"],
+            [0.03] * len(skipped),
+            "|",
+            color=FILTERED_COLOUR,
+            markersize=markersize * 2.5,
+            markeredgewidth=1.5,
+            transform=axes.get_xaxis_transform(),
+            label="filtered for clouds / no data",
+        )
+
+
+def _platform_handles(table: pd.DataFrame) -> list[Line2D]:
+    platforms = sorted(set(table.loc[table["status"] == SceneStatus.PROCESSED, "platform"]))
+    return [
+        Line2D(
+            [],
+            [],
+            marker=PLATFORM_MARKERS.get(str(p), "D"),
+            color="#444",
+            linestyle="none",
+            label=str(p),
+        )
+        for p in platforms
+    ]
+
+
+def timeseries_figure(table: pd.DataFrame, column: str, title: str) -> plt.Figure:
+    """`column` of `table` (the summary's columns) over time: one line per path/row, a
+    marker per satellite, filtered scenes as ticks along the bottom; the y axis fits the
+    processed values; the legend sits under the axes, never on the data."""
+    figure, axes = plt.subplots(figsize=PLOT_SIZE)
+    _draw_series(axes, table, column, markersize=5)
+    processed = table[table["status"] == SceneStatus.PROCESSED]
+    axes.set_ylim(*axis_limits(list(processed[column])))
+    axes.set_ylabel(column.replace("_", " "))
     axes.grid(alpha=0.3)
-    if processed or filtered:
-        axes.legend(loc="lower right", fontsize=8)
-    figure.autofmt_xdate()
-    return _png(figure)
+    locator = mdates.AutoDateLocator()
+    axes.xaxis.set_major_locator(locator)
+    axes.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+    axes.set_title(title, fontsize=12)
+    handles, _labels = axes.get_legend_handles_labels()
+    handles += _platform_handles(table)
+    if handles:
+        axes.legend(
+            handles=handles,
+            loc="upper center",
+            bbox_to_anchor=(0.5, -0.1),
+            ncol=min(len(handles), 5),
+            fontsize=9,
+            frameon=False,
+        )
+    figure.tight_layout()
+    return figure
+
+
+def timeseries_plot(table: pd.DataFrame, column: str = "ndvi_mean", title: str = "") -> bytes:
+    """`timeseries_figure` as a PNG."""
+    return _png(timeseries_figure(table, column, title or column))
 
 
 FIELD_PANELS = 12
@@ -164,34 +295,65 @@ def most_variable_fields(table: pd.DataFrame, column: str, count: int) -> list[s
     return [*ranked, *never][:count]
 
 
-def field_timeseries_plot(
-    table: pd.DataFrame, index: str = "ndvi", panels: int = FIELD_PANELS
-) -> bytes:
-    """Small multiples of each field's mean index over time, for the `panels` fields whose
-    mean varies most between scenes; scenes where a field was filtered for clouds are marked
-    on its time axis. Every panel shares the index's -1..1 scale."""
+def field_timeseries_figure(
+    table: pd.DataFrame, index: str = "ndvi", panels: int = FIELD_PANELS, title: str = ""
+) -> plt.Figure:
+    """Small multiples of each field's mean index over time, in the style of
+    `timeseries_figure` (a line per path/row, a marker per satellite, scenes where the field
+    was filtered for clouds as ticks), for the `panels` fields whose mean varies most
+    between scenes. The panels share one y axis fitted to the values shown."""
     column = f"{index}_mean"
     shown = most_variable_fields(table, column, panels)
     columns = min(4, max(1, len(shown)))
     rows = max(1, math.ceil(len(shown) / columns))
     figure, grid = plt.subplots(
-        rows, columns, figsize=(3 * columns, 2.2 * rows), sharex=True, sharey=True, squeeze=False
+        rows,
+        columns,
+        figsize=(3.4 * columns, 2.5 * rows + 0.9),
+        sharex=True,
+        sharey=True,
+        squeeze=False,
     )
     for axes in grid.flat[len(shown) :]:
         axes.set_visible(False)
+    of_shown = table[table["field_id"].isin(shown)]
     for axes, field_id in zip(grid.flat, shown, strict=False):
-        rows_of_field = table[table["field_id"] == field_id]
-        ok = rows_of_field[rows_of_field["status"] == SceneStatus.PROCESSED]
-        axes.plot(ok["datetime"], ok[column], "o-", color="#1a9850", markersize=3)
-        cloudy = rows_of_field[rows_of_field["status"] == SceneStatus.FILTERED_CLOUDY]
-        axes.plot(cloudy["datetime"], [-0.95] * len(cloudy), "x", color="#777", markersize=4)
-        axes.set_title(str(field_id), fontsize=9)
-        axes.set_ylim(-1, 1)
+        _draw_series(axes, table[table["field_id"] == field_id], column, markersize=3)
+        axes.set_title(str(field_id), fontsize=10)
         axes.grid(alpha=0.3)
         locator = mdates.AutoDateLocator(maxticks=4)
         axes.xaxis.set_major_locator(locator)
         axes.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
         axes.tick_params(labelsize=8)
+    processed = of_shown[of_shown["status"] == SceneStatus.PROCESSED]
+    grid.flat[0].set_ylim(*axis_limits(list(processed[column])))
+    fields = int(table["field_id"].nunique())
+    figure.suptitle(
+        title
+        or f"{index.upper()} mean per field: {len(shown)} of {fields} fields, most variable first",
+        fontsize=12,
+    )
     figure.supylabel(f"field mean {index.upper()}")
-    figure.tight_layout()
-    return _png(figure)
+    handles, _labels = grid.flat[0].get_legend_handles_labels()
+    for axes in grid.flat[1 : len(shown)]:
+        for handle, label in zip(*axes.get_legend_handles_labels(), strict=True):
+            if label not in [h.get_label() for h in handles]:
+                handles.append(handle)
+    handles += _platform_handles(of_shown)
+    figure.tight_layout(rect=(0, 0.06, 1, 1))
+    if handles:
+        figure.legend(
+            handles=handles,
+            loc="lower center",
+            ncol=min(len(handles), 5),
+            fontsize=9,
+            frameon=False,
+        )
+    return figure
+
+
+def field_timeseries_plot(
+    table: pd.DataFrame, index: str = "ndvi", panels: int = FIELD_PANELS, title: str = ""
+) -> bytes:
+    """`field_timeseries_figure` as a PNG."""
+    return _png(field_timeseries_figure(table, index, panels, title))

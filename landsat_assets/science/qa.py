@@ -60,12 +60,16 @@ MASK_CLASS_COLOURS: dict[MaskClass, tuple[int, int, int]] = {
     MaskClass.FILL: (0, 0, 0),
     MaskClass.CLEAR: (76, 175, 80),
     MaskClass.WATER: (33, 102, 172),
-    MaskClass.SNOW: (224, 243, 248),
+    MaskClass.SNOW: (0, 188, 212),
     MaskClass.CLOUD_SHADOW: (90, 90, 90),
-    MaskClass.CIRRUS: (171, 217, 233),
-    MaskClass.DILATED_CLOUD: (200, 200, 200),
-    MaskClass.CLOUD: (255, 255, 255),
+    MaskClass.CIRRUS: (149, 117, 205),
+    MaskClass.DILATED_CLOUD: (244, 143, 177),
+    MaskClass.CLOUD: (216, 27, 96),
 }
+"""Class colours of the mask previews and of the COG's colour table. Every one reads on the
+white of the UI's dialogs and of most viewers (cloud is magenta, not white): each differs
+from white and from the others (landsat_assets_tests/science/test_mask_colours.py). USGS
+fill inside the AOI is drawn black."""
 
 # Lowest priority first: later assignments win, so the result follows the
 # documented priority without any per-pixel branching.

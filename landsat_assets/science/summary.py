@@ -35,6 +35,59 @@ dtypes; `stats_columns` adds the other indices'."""
 
 NDVI_ONLY = ("ndvi",)
 
+STATISTIC_DESCRIPTIONS: dict[str, str] = {
+    "mean": "mean",
+    "median": "exact median",
+    "std": "standard deviation",
+    "min": "minimum",
+    "max": "maximum",
+    "p10": "10th percentile",
+    "p90": "90th percentile",
+}
+"""How the tables' column descriptions name each statistic (`<index>_<statistic>`)."""
+
+STATS_DESCRIPTIONS: dict[str, str] = {
+    "scene_id": "Scene key: Landsat product id without the processing date",
+    "datetime": "Acquisition time (UTC)",
+    "platform": "Satellite: landsat-8 or landsat-9",
+    "wrs_path": "WRS-2 path",
+    "wrs_row": "WRS-2 row",
+    "scene_cloud_cover": "Cloud cover of the whole scene reported by USGS, percent",
+    "aoi_clear_fraction": "Fraction (0-1) of the AOI's pixels with data that are clear "
+    "(LANDSAT_USABLE_CLASSES)",
+    "aoi_cloud_fraction": "Fraction (0-1) of the AOI's pixels with data that are cloud, "
+    "dilated cloud or cirrus",
+    "valid_pixel_count": "AOI pixels with an NDVI value (clear, in range, not saturated)",
+    "status": "processed; filtered_cloudy (AOI clear fraction below "
+    "LANDSAT_MIN_CLEAR_FRACTION: no index raster); no_data (the AOI misses the scene)",
+}
+"""Descriptions of the columns of `STATS_COLUMNS` that are not index statistics."""
+
+
+def statistic_description(column: str, over: str = "the AOI's clear pixels") -> str:
+    """The description of an `<index>_<statistic>` column."""
+    index, statistic = column.split("_", 1)
+    return f"{index.upper()} {STATISTIC_DESCRIPTIONS[statistic]} over {over}; NaN if not processed"
+
+
+def stats_column_descriptions(indices: Sequence[str] = NDVI_ONLY) -> dict[str, str]:
+    """A description for every column of `stats_columns(indices)`, in its order."""
+    return {
+        name: STATS_DESCRIPTIONS.get(name) or statistic_description(name)
+        for name in stats_columns(indices)
+    }
+
+
+def significant(value: float | int | None, digits: int = 4) -> float | None:
+    """`value` rounded to `digits` significant digits, for people (0.123456 -> 0.1235,
+    1234567 -> 1235000); NaN, infinities and None stay as they are, zero stays zero."""
+    if value is None:
+        return None
+    number = float(value)
+    if not math.isfinite(number) or number == 0:
+        return number
+    return round(number, digits - 1 - math.floor(math.log10(abs(number))))
+
 
 def stats_columns(indices: Sequence[str] = NDVI_ONLY) -> dict[str, str]:
     """The columns for `indices` (NDVI first): each other index's statistics come before
@@ -108,11 +161,13 @@ def table_fingerprint(table: pd.DataFrame) -> str:
     return hashlib.sha256(values).hexdigest()[:16]
 
 
-def summary_plot(table: pd.DataFrame) -> bytes:
-    """The summary's AOI mean NDVI over time as a PNG, scenes filtered for clouds marked."""
-    return timeseries_plot(
-        list(table["datetime"]),
-        [math.nan if pd.isna(v) else float(v) for v in table["ndvi_mean"]],
-        list(table["status"]),
-        labels={"processed": "processed scene", "filtered": "filtered (cloudy)"},
+def summary_plot(table: pd.DataFrame, aoi: str = "the AOI", index: str = "ndvi") -> bytes:
+    """The summary's AOI mean of `index` over time as a PNG: a line per path/row, a marker
+    per satellite, scenes filtered for clouds marked (`preview.timeseries_figure`)."""
+    counts = table["status"].value_counts()
+    title = (
+        f"{index.upper()} mean over {aoi}: {len(table)} scenes, "
+        f"{int(counts.get(SceneStatus.PROCESSED.value, 0))} processed, "
+        f"{int(counts.get(SceneStatus.FILTERED_CLOUDY.value, 0))} filtered for clouds"
     )
+    return timeseries_plot(table, f"{index}_mean", title)
