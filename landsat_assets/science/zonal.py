@@ -2,9 +2,10 @@
 
 A pixel belongs to a field when its centre lies inside the field's polygon on the scene's
 own grid: the rule of `rasterio.features.geometry_mask(all_touched=False)`, which is GDAL's
-default rasterization. Fields are burnt into label rasters (0: no field; overlapping fields
-go to separate layers), and each block adds its pixels to every field at once: class counts
-by `bincount` over `label * 256 + class`, index values gathered by label.
+default rasterization. Fields are burnt into label blocks (0: no field; overlapping fields
+go to separate layers) as the blocks stream by, and each block adds its pixels to every
+field at once: class counts by `bincount` over `label * 256 + class`, index values gathered
+by label.
 
 For each field the accumulator gives its `MaskClass` counts (so the same cloud rule as a
 scene's decides the field's status, `status.decide_scene_status`) and, for each index, the
@@ -12,11 +13,13 @@ exact statistics of its valid values: mean, population std, min, max, and the 10
 percentiles with linear interpolation between ranks (numpy's default; the median of an even
 count is the mean of the two middle values, as for a scene). Each block's valid values
 are grouped by field as they stream by and kept until the end (4 bytes per valid pixel
-inside a field), so memory grows with the fields' clear area, not the scene's.
+inside a field and index): in memory up to a budget, in a scratch file beyond it
+(`spill.py`), so memory stays at the budget plus the largest field's values.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -25,9 +28,11 @@ import numpy as np
 import rasterio
 import shapely
 from affine import Affine
+from rasterio import windows
 from rasterio.crs import CRS
 from rasterio.features import rasterize
 from rasterio.warp import transform_geom
+from rasterio.windows import Window
 from shapely.geometry import box, mapping, shape
 from shapely.geometry.base import BaseGeometry
 from shapely.strtree import STRtree
@@ -37,6 +42,7 @@ from landsat_assets.science.bands import reading
 from landsat_assets.science.blocks import DEFAULT_WORKERS, BandSource, ScaledBand, process_blocks
 from landsat_assets.science.indices import NDVI, IndexReads, SpectralIndex
 from landsat_assets.science.masks import ClassCounts, MaskSummary
+from landsat_assets.science.spill import DEFAULT_BUDGET_BYTES, SpilledChunks
 from landsat_assets.science.status import SceneStatus, SceneVerdict, decide_scene_status
 from landsat_assets.science.windows import block_windows
 
@@ -67,24 +73,47 @@ def overlap_layers(geometries: Sequence[BaseGeometry]) -> list[list[int]]:
     return layers
 
 
-def field_labels(
-    geometries: Sequence[BaseGeometry], transform: Affine, shape: tuple[int, int]
-) -> list[np.ndarray]:
-    """One int32 raster per overlap layer on the grid (`transform`, `shape`), holding at each
-    pixel the 1-based number of the field whose polygon contains the pixel's centre, 0 where
-    none does. `geometries` are in the grid's CRS."""
-    labels = []
-    for layer in overlap_layers(geometries):
-        burnt = rasterize(
-            [(geometries[i], i + 1) for i in layer],
-            out_shape=shape,
-            transform=transform,
-            fill=0,
-            all_touched=False,
-            dtype="int32",
-        )
-        labels.append(burnt)
-    return labels
+@dataclass(frozen=True)
+class FieldLabels:
+    """The fields burnt into label blocks on a grid, one block at a time: at each pixel the
+    1-based number of the field whose polygon contains the pixel's centre, 0 where none
+    does, one int32 block per overlap layer. Each block burns only the fields that touch it,
+    so memory stays at a block's worth whatever the number of fields or the scene's size."""
+
+    geometries: Sequence[BaseGeometry]
+    """The fields' polygons in the grid's CRS."""
+    transform: Affine
+
+    @functools.cached_property
+    def layers(self) -> list[list[int]]:
+        return overlap_layers(self.geometries)
+
+    @functools.cached_property
+    def _tree(self) -> STRtree:
+        return STRtree(list(self.geometries))
+
+    def block(self, window: Window) -> list[np.ndarray]:
+        """The label block of each overlap layer at `window`."""
+        shape = (int(window.height), int(window.width))
+        touching = set(self._tree.query(box(*windows.bounds(window, self.transform))).tolist())
+        block_transform = windows.transform(window, self.transform)
+        labels = []
+        for layer in self.layers:
+            shapes = [(self.geometries[i], i + 1) for i in layer if i in touching]
+            if shapes:
+                labels.append(
+                    rasterize(
+                        shapes,
+                        out_shape=shape,
+                        transform=block_transform,
+                        fill=0,
+                        all_touched=False,
+                        dtype="int32",
+                    )
+                )
+            else:
+                labels.append(np.zeros(shape, dtype=np.int32))
+        return labels
 
 
 @dataclass
@@ -93,13 +122,15 @@ class FieldAccumulator:
 
     count: int
     indices: tuple[str, ...] = ("ndvi",)
+    budget_bytes: int = DEFAULT_BUDGET_BYTES
+    """Valid values held in memory before they go to a scratch file (`spill.py`)."""
     class_counts: np.ndarray = field(init=False)
-    _values: dict[str, list[list[np.ndarray]]] = field(init=False)
-    """Per index and field number (1-based; 0 unused), its valid values block by block."""
+    values: SpilledChunks = field(init=False)
+    """Each field's valid values of each index, keyed (index, field number), block by block."""
 
     def __post_init__(self) -> None:
         self.class_counts = np.zeros((self.count + 1, _CLASSES), dtype=np.int64)
-        self._values = {name: [[] for _ in range(self.count + 1)] for name in self.indices}
+        self.values = SpilledChunks(self.budget_bytes)
 
     def add(self, labels: np.ndarray, classes: np.ndarray, values: dict[str, np.ndarray]) -> None:
         """One block: field labels (int32, 0 = none), `MaskClass` codes, and each index
@@ -126,9 +157,8 @@ class FieldAccumulator:
         order = np.argsort(labels_of_values, kind="stable")
         labels_of_values, values = labels_of_values[order], values[order]
         present, starts = np.unique(labels_of_values, return_index=True)
-        fields = self._values[name]
         for number, chunk in zip(present, np.split(values, starts[1:]), strict=True):
-            fields[number].append(chunk)
+            self.values.append((name, int(number)), chunk)
 
     @property
     def _label_dtype(self) -> type[np.integer]:
@@ -142,16 +172,19 @@ class FieldAccumulator:
 
     def statistics(self) -> list[dict[str, float | int]]:
         """For each field in order: `valid_pixel_count` (of the first index) and the
-        statistics of each index's values as `<index>_<statistic>` (NaN without values)."""
+        statistics of each index's values as `<index>_<statistic>` (NaN without values).
+        The values are read back one field and index at a time, then dropped."""
         results: list[dict[str, float | int]] = [{} for _ in range(self.count)]
-        for position, name in enumerate(self.indices):
-            for number, chunks in enumerate(self._values[name][1:]):
-                values = np.concatenate(chunks).astype(np.float64) if chunks else np.empty(0)
-                described = _describe(values)
-                count = described.pop("valid_pixel_count")
-                if position == 0:
-                    results[number]["valid_pixel_count"] = count
-                results[number].update({f"{name}_{k}": v for k, v in described.items()})
+        try:
+            for position, name in enumerate(self.indices):
+                for number in range(1, self.count + 1):
+                    described = _describe(self.values.values((name, number)).astype(np.float64))
+                    count = described.pop("valid_pixel_count")
+                    if position == 0:
+                        results[number - 1]["valid_pixel_count"] = count
+                    results[number - 1].update({f"{name}_{k}": v for k, v in described.items()})
+        finally:
+            self.values.close()
         return results
 
 
@@ -213,16 +246,15 @@ def field_statistics(
         crs, transform, shape_ = src.crs, src.transform, (src.height, src.width)
         bounds = box(*src.bounds)
     on_grid = fields_on_grid(geometries_wgs84, crs)
-    layers = field_labels(on_grid, transform, shape_)
+    labels = FieldLabels(on_grid, transform)
     accumulator = FieldAccumulator(len(on_grid), tuple(index.name for index in indices))
     with reading(scene):
         for window, arrays in process_blocks(
             reads.sources, block_windows(*shape_), lambda _w, arrays: arrays, workers=workers
         ):
             block = reads.block(arrays, lookup)
-            rows, cols = window.toslices()
-            for labels in layers:
-                accumulator.add(labels[rows, cols], block.classes, block.values)
+            for layer in labels.block(window):
+                accumulator.add(layer, block.classes, block.values)
     results = []
     for number, (geometry, statistics) in enumerate(
         zip(on_grid, accumulator.statistics(), strict=True), start=1

@@ -10,14 +10,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
-from rasterio.features import geometry_mask
+from affine import Affine
+from rasterio.features import geometry_mask, rasterize
 from rasterio.warp import transform_geom
 from shapely.geometry import Polygon, box, mapping, shape
 
 from landsat_assets.science.blocks import BandSource, ScaledBand
+from landsat_assets.science.spill import SpilledChunks
 from landsat_assets.science.status import SceneStatus
+from landsat_assets.science.windows import block_windows
 from landsat_assets.science.zonal import (
     FieldAccumulator,
+    FieldLabels,
     field_statistics,
     overlap_layers,
 )
@@ -209,3 +213,55 @@ def test_the_accumulator_merges_blocks_exactly():
         assert one == other
         assert one["valid_pixel_count"] == values.size
         assert one["ndvi_median"] == pytest.approx(float(np.median(values)))
+
+
+def test_values_beyond_the_budget_go_to_disk_and_give_the_same_statistics():
+    rng = np.random.default_rng(11)
+    labels = rng.integers(0, 6, (300, 200)).astype(np.int32)
+    classes = np.full((300, 200), 1, dtype=np.uint8)
+    index = rng.normal(size=(300, 200)).astype(np.float32)
+    index[rng.random((300, 200)) < 0.2] = np.nan
+    in_memory, spilling = FieldAccumulator(5), FieldAccumulator(5, budget_bytes=4096)
+    for rows in (slice(0, 70), slice(70, 200), slice(200, 300)):
+        in_memory.add(labels[rows], classes[rows], {"ndvi": index[rows]})
+        spilling.add(labels[rows], classes[rows], {"ndvi": index[rows]})
+    assert in_memory.values.spilled_bytes == 0
+    assert spilling.values.spilled_bytes == 4 * int((~np.isnan(index) & (labels > 0)).sum())
+    assert spilling.statistics() == in_memory.statistics()
+
+
+def test_spilled_chunks_come_back_in_order_per_key():
+    chunks = SpilledChunks(budget_bytes=16)
+    chunks.append("a", np.array([1, 2], dtype=np.float32))
+    chunks.append("b", np.array([9], dtype=np.float32))
+    chunks.append("a", np.array([3, 4, 5], dtype=np.float32))  # over budget: spilled
+    chunks.append("a", np.array([6], dtype=np.float32))  # held in memory
+    assert chunks.spilled_bytes == 24
+    assert chunks.values("a").tolist() == [1, 2, 3, 4, 5, 6]
+    assert chunks.values("b").tolist() == [9]
+    assert chunks.values("c").size == 0
+    chunks.close()
+
+
+def test_label_blocks_equal_the_whole_grid_burnt_at_once():
+    """Burning the fields block by block gives the pixels a whole-grid rasterize gives."""
+    rng = np.random.default_rng(4)
+    transform = Affine(30.0, 0, 500_000, 0, -30.0, 5_000_000)
+    shape_ = (700, 650)
+    fields = []
+    for _ in range(40):
+        x = 500_000 + rng.uniform(0, 650 * 30)
+        y = 5_000_000 - rng.uniform(0, 700 * 30)
+        fields.append(box(x, y, x + rng.uniform(10, 4000), y + rng.uniform(10, 4000)))
+    labels = FieldLabels(fields, transform)
+    for layer_number, layer in enumerate(labels.layers):
+        whole = rasterize(
+            [(fields[i], i + 1) for i in layer],
+            out_shape=shape_,
+            transform=transform,
+            dtype="int32",
+        )
+        for window in block_windows(*shape_):
+            rows, cols = window.toslices()
+            assert (labels.block(window)[layer_number] == whole[rows, cols]).all()
+    assert len(labels.layers) > 1, "the fields should overlap somewhere"
