@@ -126,6 +126,7 @@ RUN_OPTIONS = {
     "catalog": "LANDSAT_STAC_URL",
     "aoi": "LANDSAT_AOI",
     "fields": "LANDSAT_FIELDS",
+    "indices": "LANDSAT_INDICES",
     "start": "LANDSAT_START_DATE",
     "end": "LANDSAT_END_DATE",
     "storage": "LANDSAT_STORAGE",
@@ -365,6 +366,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--fields",
         help="fields to measure: a GeoJSON FeatureCollection or a GeoPackage "
         + from_env("LANDSAT_FIELDS", "no fields"),
+    )
+    run.add_argument(
+        "--indices",
+        metavar="LIST",
+        help="spectral indices to compute besides NDVI, comma-separated: evi, savi, ndwi, "
+        "ndmi, nbr " + from_env("LANDSAT_INDICES", "ndvi"),
     )
     run.add_argument(
         "--start",

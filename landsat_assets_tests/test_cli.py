@@ -175,6 +175,18 @@ def test_bad_settings_fail_clearly(tmp_path, small_demo_catalog):
     assert bad_aoi.returncode != 0
     assert "10,5,0,6" in bad_aoi.stderr
     assert bad_aoi.stderr.startswith("error: --aoi='10,5,0,6': bbox")
+    bad_index = landsat_assets(
+        "run",
+        "--indices",
+        "ndvi,ndsi",
+        env={**base, "LANDSAT_STAC_URL": str(small_demo_catalog)},
+        cwd=tmp_path,
+    )
+    assert bad_index.returncode != 0
+    assert bad_index.stderr.strip().splitlines() == [
+        "error: --indices='ndvi,ndsi': unknown index ndsi; choose from ndvi, evi, savi, ndwi, "
+        "ndmi, nbr"
+    ]
     missing = landsat_assets(
         "run", "--catalog", str(tmp_path / "missing.json"), env=base, cwd=tmp_path
     )
