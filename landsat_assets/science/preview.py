@@ -202,12 +202,25 @@ def series_of(table: pd.DataFrame) -> pd.Series:
     return "path/row " + table["wrs_path"].astype(str) + "/" + table["wrs_row"].astype(str)
 
 
-def _draw_series(axes: plt.Axes, table: pd.DataFrame, column: str, markersize: float) -> None:
+def series_colours(table: pd.DataFrame) -> dict[str, str]:
+    """One colour per series of `table`, the same in every panel of a figure."""
+    labels = sorted(set(series_of(table)))
+    return {label: SERIES_COLOURS[i % len(SERIES_COLOURS)] for i, label in enumerate(labels)}
+
+
+def _draw_series(
+    axes: plt.Axes,
+    table: pd.DataFrame,
+    column: str,
+    markersize: float,
+    colours: dict[str, str] | None = None,
+) -> None:
     """Processed rows of `table` as one line per series (colour) with one marker per
     platform; rows not processed as ticks along the bottom, outside the data's scale."""
+    colours = colours or series_colours(table)
     processed = table[table["status"] == SceneStatus.PROCESSED]
-    for number, (label, rows) in enumerate(processed.groupby(series_of(processed), sort=True)):
-        colour = SERIES_COLOURS[number % len(SERIES_COLOURS)]
+    for label, rows in processed.groupby(series_of(processed), sort=True):
+        colour = colours[str(label)]
         axes.plot(rows["datetime"], rows[column], "-", color=colour, linewidth=1.2, label=label)
         for platform, points in rows.groupby("platform", sort=True):
             axes.plot(
@@ -317,8 +330,11 @@ def field_timeseries_figure(
     for axes in grid.flat[len(shown) :]:
         axes.set_visible(False)
     of_shown = table[table["field_id"].isin(shown)]
+    colours = series_colours(of_shown)
     for axes, field_id in zip(grid.flat, shown, strict=False):
-        _draw_series(axes, table[table["field_id"] == field_id], column, markersize=3)
+        _draw_series(
+            axes, table[table["field_id"] == field_id], column, markersize=3, colours=colours
+        )
         axes.set_title(str(field_id), fontsize=10)
         axes.grid(alpha=0.3)
         locator = mdates.AutoDateLocator(maxticks=4)
@@ -334,12 +350,11 @@ def field_timeseries_figure(
         fontsize=12,
     )
     figure.supylabel(f"field mean {index.upper()}")
-    handles, _labels = grid.flat[0].get_legend_handles_labels()
-    for axes in grid.flat[1 : len(shown)]:
+    seen: dict[str, Line2D] = {}
+    for axes in grid.flat[: len(shown)]:
         for handle, label in zip(*axes.get_legend_handles_labels(), strict=True):
-            if label not in [h.get_label() for h in handles]:
-                handles.append(handle)
-    handles += _platform_handles(of_shown)
+            seen.setdefault(label, handle)
+    handles = [seen[label] for label in sorted(seen)] + _platform_handles(of_shown)
     figure.tight_layout(rect=(0, 0.06, 1, 1))
     if handles:
         figure.legend(

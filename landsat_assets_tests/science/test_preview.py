@@ -90,6 +90,14 @@ def test_the_field_chart_shares_a_fitted_axis_and_splits_series():
     for axes in panels:
         labels = [line.get_label() for line in axes.get_lines()]
         assert {"path/row 033/032", "path/row 034/032"} <= set(labels)
+    # A path/row has one colour in every panel, even where it is the only one.
+    alone = table[~((table["field_id"] == "b") & (table["wrs_path"] == "033"))]
+    colours = {}
+    for axes in [a for a in field_timeseries_figure(alone).axes if a.get_visible()]:
+        for line in axes.get_lines():
+            if line.get_label().startswith("path/row"):
+                assert colours.setdefault(line.get_label(), line.get_color()) == line.get_color()
+    assert len(set(colours.values())) == 2
     assert "NDVI" in figure.get_suptitle()
 
 
