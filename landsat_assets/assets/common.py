@@ -18,10 +18,17 @@ from dagster import (
 )
 
 from landsat_assets.errors import InputError, StorageError
-from landsat_assets.io_managers.products import ProductIOManager, StagedFile, product_uri
+from landsat_assets.io_managers.products import (
+    ProductIOManager,
+    SceneRecordIOManager,
+    StagedFile,
+    product_uri,
+)
 from landsat_assets.partitions import landsat_scenes
 from landsat_assets.resources.storage import LandsatStorage
 from landsat_assets.science.cog import naming_a_full_disk
+from landsat_assets.science.summary import significant
+from landsat_assets.stac.scene import SceneRecord
 
 per_scene = {"partitions_def": landsat_scenes}
 """Per-scene assets are partitioned by scene. Their backfill policy (LANDSAT_SCENES_PER_RUN
@@ -33,6 +40,64 @@ imagery_retry_policy = RetryPolicy(
 """Remote archives fail transiently; retried steps rewrite whole objects, never append."""
 
 IMAGERY_POOL = "landsat_imagery"
+
+
+VERSION_METADATA = "version"
+"""Metadata holding the scene's USGS processing version; `landsat_scene`'s is the one the
+up-to-date rule reads (scene_versions.py, freshness.py)."""
+
+
+def rounded(value: float | int | None, digits: int = 4) -> MetadataValue:
+    """A number for people: `digits` significant digits (NaN when absent)."""
+    number = significant(value, digits)
+    return MetadataValue.float(float("nan") if number is None else number)
+
+
+def scene_facts(record: SceneRecord) -> dict[str, Any]:
+    """What a person wants to know first about the scene of `landsat_scene`: when, which
+    satellite, where, how cloudy USGS found it and which USGS processing, one entry each."""
+    return {
+        "acquired": MetadataValue.timestamp(record.datetime),
+        "platform": record.platform,
+        "wrs_path_row": f"{record.wrs_path}/{record.wrs_row}",
+        "scene_cloud_cover": rounded(record.cloud_cover, 3),
+        VERSION_METADATA: record.version,
+    }
+
+
+SCENE_METADATA = "scene"
+"""Metadata of every other per-scene product: the scene's facts in one line of text."""
+
+
+def scene_line(record: SceneRecord) -> dict[str, str]:
+    """The facts of `scene_facts` as one entry, for the other per-scene products: one entry
+    instead of five keeps each event about 0.4 KB smaller (the event log is stored)."""
+    cover = significant(record.cloud_cover, 3)
+    return {
+        SCENE_METADATA: f"{record.datetime:%Y-%m-%d %H:%M} UTC, {record.platform}, "
+        f"path/row {record.wrs_path}/{record.wrs_row}, scene cloud cover "
+        f"{'unknown' if cover is None else f'{cover:g} %'}, USGS processing {record.version}"
+    }
+
+
+def stored_scene_record(storage: LandsatStorage, key: str) -> SceneRecord | None:
+    """The scene's stored `landsat_scene` record (None when it is not stored), for the
+    products that do not take it as an input: reading it costs one small JSON file."""
+    records = SceneRecordIOManager(storage=storage)
+    store = storage.store()
+    path = records.key_for(AssetKey("landsat_scene"), key)
+    if not store.exists(path):
+        return None
+    try:
+        return records.decode(store, path)
+    except (OSError, ValueError):
+        return None
+
+
+def stored_scene_line(storage: LandsatStorage, key: str) -> dict[str, str]:
+    """`scene_line` of the stored record of scene `key`; none when it cannot be read."""
+    record = stored_scene_record(storage, key)
+    return {} if record is None else scene_line(record)
 
 
 def png_markdown(png: bytes, alt: str) -> MetadataValue:

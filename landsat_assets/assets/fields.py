@@ -1,11 +1,23 @@
 """Per-field statistics (LANDSAT_FIELDS): one table per scene, the fields' time series and
 its plot. Defined only when fields are configured (`definitions.build_definitions`)."""
 
-import pandas as pd
-from dagster import AssetExecutionContext, MetadataValue, Output, TableColumn, TableSchema, asset
+from collections.abc import Sequence
 
-from landsat_assets.assets.common import per_scene, png_markdown, staged_product, stored_at
-from landsat_assets.assets.summaries import refresh_scene_rows
+import pandas as pd
+from dagster import AssetExecutionContext, MetadataValue, Output, TableSchema, asset
+
+from landsat_assets.assets.common import (
+    per_scene,
+    png_markdown,
+    scene_line,
+    staged_product,
+    stored_at,
+)
+from landsat_assets.assets.summaries import (
+    described_schema,
+    refresh_scene_rows,
+    table_preview,
+)
 from landsat_assets.automation import SCENE_FOLLOWS_UPSTREAM
 from landsat_assets.fields import Field
 from landsat_assets.io_managers.products import StagedFile, StoredRaster, TableIOManager
@@ -13,6 +25,7 @@ from landsat_assets.resources.fields import LandsatFields
 from landsat_assets.resources.processing import SceneProcessing
 from landsat_assets.resources.storage import LandsatStorage
 from landsat_assets.science.field_table import (
+    field_column_descriptions,
     field_columns,
     field_rows,
     timeseries,
@@ -28,9 +41,13 @@ from landsat_assets.stac.scene import SceneRecord
 PLOT_COLOURS = 64
 
 
-def fields_schema(table: pd.DataFrame) -> TableSchema:
-    return TableSchema(
-        columns=[TableColumn(name, str(dtype)) for name, dtype in table.dtypes.items()]
+def fields_schema(table: pd.DataFrame, indices: Sequence[str] = ("ndvi",)) -> TableSchema:
+    """The columns of a field table with their types and descriptions; the fields' own
+    properties are described as such."""
+    properties = [name for name in table.columns if name not in field_columns(indices)]
+    return described_schema(
+        field_column_descriptions(indices, properties),
+        {name: str(dtype) for name, dtype in table.dtypes.items()},
     )
 
 
@@ -53,6 +70,11 @@ def fields_on_scene(fields: tuple[Field, ...], record: SceneRecord) -> list[Fiel
     "every other configured index (LANDSAT_INDICES) its mean, median, std, min, max, p10 and "
     "p90 over the field's clear, unsaturated pixels. A pixel belongs to a field when its "
     "centre is inside the polygon.",
+    metadata={
+        "dagster/column_schema": described_schema(
+            field_column_descriptions(["ndvi"]), field_columns(["ndvi"])
+        )
+    },
 )
 def field_stats(
     context: AssetExecutionContext,
@@ -91,6 +113,7 @@ def field_stats(
             {
                 "fields": len(table),
                 **{f"fields_{status}": int(n) for status, n in counts.items()},
+                **scene_line(record),
                 **stored_at(
                     storage, TableIOManager, context.asset_key, key, staged=tables[key].path
                 ),
@@ -120,12 +143,12 @@ def field_timeseries(
     return Output(
         table,
         metadata={
-            "dagster/column_schema": fields_schema(table),
+            "dagster/column_schema": fields_schema(table, names),
             "dagster/row_count": len(table),
             "fields": int(table["field_id"].nunique()),
             **{f"rows_{status}": int(n) for status, n in counts.items()},
             **refresh.metadata_for(table, storage, context.asset_key),
-            "preview": MetadataValue.md(table.tail(20).to_markdown(index=False)),
+            "preview": MetadataValue.md(table_preview(table.tail(20))),
         },
     )
 
@@ -135,8 +158,10 @@ def field_timeseries(
     kinds={"png"},
     code_version="1",
     io_manager_key="png_io_manager",
-    description="Mean NDVI over time of the fields whose NDVI varies most (up to 12 panels); "
-    "scenes where a field was filtered for clouds are marked on its axis.",
+    description="Mean NDVI over time of the fields whose NDVI varies most (up to 12 panels), "
+    "in the style of `ndvi_timeseries_plot`: one line per WRS-2 path/row, one marker per "
+    "satellite, one y axis fitted to the values shown; scenes where a field was filtered for "
+    "clouds are ticks along the bottom of its panel.",
 )
 def field_timeseries_chart(field_timeseries: pd.DataFrame) -> Output[bytes]:
     png = field_timeseries_plot(field_timeseries)

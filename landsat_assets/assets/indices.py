@@ -1,16 +1,33 @@
 """Spectral index rasters: NDVI, and the other configured indices (LANDSAT_INDICES) in one
 multi-band raster, defined only when some are configured (`definitions.build_definitions`)."""
 
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
 
-from dagster import AssetExecutionContext, MetadataValue, asset
+from dagster import (
+    AssetCheckEvaluation,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    AssetKey,
+    AssetRecordsFilter,
+    MetadataValue,
+    Output,
+    PreviewWarning,
+    asset,
+)
+from dagster._core.definitions.asset_checks.asset_check_evaluation import (
+    AssetCheckEvaluationTargetMaterializationData,
+)
 
 from landsat_assets.assets.common import (
     image_markdown,
     per_scene,
     png_markdown,
     progress_logger,
+    rounded,
     stored_at,
+    stored_scene_line,
 )
 from landsat_assets.assets.masks import stored_mask_summary
 from landsat_assets.automation import SCENE_FOLLOWS_UPSTREAM
@@ -19,6 +36,7 @@ from landsat_assets.io_managers.products import (
     StagedFile,
     StoredRaster,
 )
+from landsat_assets.partitions import landsat_scenes
 from landsat_assets.resources.processing import SceneProcessing
 from landsat_assets.resources.storage import LandsatStorage
 from landsat_assets.science.indices import NDVI, REFLECTANCE_BANDS, SpectralIndex, bands_for
@@ -37,10 +55,27 @@ INDEX_RASTER = {
 }
 """What the index raster assets share."""
 
+SCENE_STATUS_CHECK = "scene_status"
+"""The per-scene check on `ndvi` whose colour tells processed scenes from the others."""
+
+with warnings.catch_warnings():
+    # Partitioned asset checks are a preview in Dagster 1.13: each scene's result is its own.
+    warnings.simplefilter("ignore", PreviewWarning)
+    SCENE_STATUS_SPEC = AssetCheckSpec(
+        SCENE_STATUS_CHECK,
+        asset="ndvi",
+        partitions_def=landsat_scenes,
+        description="Passes for a scene that has an NDVI raster (status processed); warns "
+        "for a scene filtered for clouds (filtered_cloudy) or without data over the AOI "
+        "(no_data), naming the reason. Recorded by `ndvi` itself, no extra step: the "
+        "check's Partitions tab shows which scenes have NDVI at a glance.",
+    )
+
 
 @asset(
     **INDEX_RASTER,
     code_version="2",
+    check_specs=[SCENE_STATUS_SPEC],
     description="Float32 NDVI from surface reflectance, NaN where cloudy, fill, out of range, "
     "or saturated in red or NIR (QA_RADSAT). Each scene's preview shows NDVI on this scale, "
     "no value transparent:\n\n" + image_markdown(ndvi_colour_bar(), "legend"),
@@ -51,9 +86,62 @@ def ndvi(
     cloud_mask: dict[str, StoredRaster | None],
     processing: SceneProcessing,
     storage: LandsatStorage,
-) -> dict[str, StagedFile | None]:
-    return index_rasters(
-        context, [NDVI], scene_bands, cloud_mask, processing, storage, preview=True
+) -> Iterator[Output | AssetCheckEvaluation]:
+    # A generator: with a check spec the op has two outputs, the rasters and the check's
+    # (empty) one. Each scene's check result follows its materialization.
+    verdicts: dict[str, SceneVerdict] = {}
+    yield Output(
+        index_rasters(
+            context, [NDVI], scene_bands, cloud_mask, processing, storage, verdicts=verdicts
+        )
+    )
+    # Yielded after the materializations are in the event log: a check result counts in the
+    # UI only when it names the partition's latest materialization as its target.
+    targets = latest_materializations(context, list(verdicts))
+    for key, verdict in verdicts.items():
+        yield scene_status_evaluation(context.asset_key, key, verdict, targets.get(key))
+    for name, spec in context.assets_def.check_specs_by_output_name.items():
+        if spec.key in context.selected_asset_check_keys:
+            yield Output(None, output_name=name)
+
+
+def latest_materializations(
+    context: AssetExecutionContext, keys: list[str]
+) -> dict[str, AssetCheckEvaluationTargetMaterializationData]:
+    """The latest materialization of each of `keys` of the asset, in one query (the newest
+    `len(keys)` events: this step's, just written)."""
+    if not keys:
+        return {}
+    found = context.instance.fetch_materializations(
+        AssetRecordsFilter(asset_key=context.asset_key, asset_partitions=keys), limit=len(keys)
+    )
+    targets: dict[str, AssetCheckEvaluationTargetMaterializationData] = {}
+    for record in found.records:
+        if record.partition_key is not None and record.partition_key not in targets:
+            targets[record.partition_key] = AssetCheckEvaluationTargetMaterializationData(
+                storage_id=record.storage_id, run_id=record.run_id, timestamp=record.timestamp
+            )
+    return targets
+
+
+def scene_status_evaluation(
+    asset_key: AssetKey,
+    key: str,
+    verdict: SceneVerdict,
+    target: AssetCheckEvaluationTargetMaterializationData | None = None,
+) -> AssetCheckEvaluation:
+    """`SCENE_STATUS_CHECK` of scene `key`: passed when processed, else a warning with the
+    reason. Yielded by `ndvi` itself, so no step is added per scene."""
+    processed = verdict.status is SceneStatus.PROCESSED
+    return AssetCheckEvaluation(
+        asset_key=asset_key,
+        check_name=SCENE_STATUS_CHECK,
+        passed=processed,
+        severity=AssetCheckSeverity.WARN,
+        partition=key,
+        target_materialization_data=target,
+        # The status and reason alone, no metadata: this event is written for every scene.
+        description="processed" if processed else f"{verdict.status.value}: {verdict.reason}",
     )
 
 
@@ -84,9 +172,13 @@ def index_rasters(
     processing: SceneProcessing,
     storage: LandsatStorage,
     *,
-    preview: bool = False,
+    verdicts: dict[str, SceneVerdict] | None = None,
 ) -> dict[str, StagedFile | None]:
-    """Each scene's raster of `indices`, written only for scenes the cloud rule processes."""
+    """Each scene's raster of `indices`, written only for scenes the cloud rule processes.
+    Given `verdicts` (NDVI), each scene's verdict is put there, and its materialization shows
+    a preview."""
+    preview = verdicts is not None
+    decided = {} if verdicts is None else verdicts
     usable = processing.usable()
     names = ", ".join(index.title for index in indices)
     products: dict[str, StagedFile | None] = {}
@@ -95,7 +187,8 @@ def index_rasters(
         summary = stored_mask_summary(mask, usable)
         verdict = decide_scene_status(summary, processing.min_clear_fraction)
         if bands is None or verdict.status is not SceneStatus.PROCESSED:
-            not_processed(context, key, verdict, summary, names)
+            not_processed(context, key, verdict, summary, names, storage)
+            decided[key] = verdict
             products[key] = None
             continue
         staged = storage.store().staging_dir() / f"{key}.tif"
@@ -116,25 +209,29 @@ def index_rasters(
             progress=progress_logger(context, f"computing {names}", key),
         )
         if result.status is not SceneStatus.PROCESSED:
-            not_processed(context, key, result.verdict, result.mask, names)
+            not_processed(context, key, result.verdict, result.mask, names, storage)
+            decided[key] = result.verdict
             storage.store().release(staged)
             products[key] = None
             continue
         context.add_asset_metadata(
             {
-                "status": result.status.value,
-                **index_metadata(result, indices),
-                "saturation": result.saturation,
-                "aoi_clear_fraction": MetadataValue.float(result.mask.clear_fraction),
+                # The UI lists entries in this order: the picture and the scene first.
                 **(
                     {"preview": png_markdown(ndvi_preview(str(staged)), f"NDVI {key}")}
                     if preview
                     else {}
                 ),
+                "status": result.status.value,
+                **stored_scene_line(storage, key),
+                "aoi_clear_fraction": rounded(result.mask.clear_fraction),
+                **index_metadata(result, indices),
+                "saturation": result.saturation,
                 **stored_at(storage, RasterIOManager, context.asset_key, key, staged=staged),
             },
             partition_key=key,
         )
+        decided[key] = result.verdict
         products[key] = StagedFile(staged)
     return products
 
@@ -150,9 +247,7 @@ def index_metadata(
         entries[f"{prefix}valid_pixel_count"] = int(statistics["valid_pixel_count"])
         entries.update(
             {
-                f"{index.name}_{name}": MetadataValue.float(
-                    float(statistics[f"{index.name}_{name}"])
-                )
+                f"{index.name}_{name}": rounded(float(statistics[f"{index.name}_{name}"]))
                 for name in SCENE_STATISTICS
             }
         )
@@ -167,14 +262,18 @@ def not_processed(
     verdict: SceneVerdict,
     mask: MaskSummary | None,
     names: str,
+    storage: LandsatStorage,
 ) -> None:
     """Say why a scene has no index raster, in the log and on its materialization."""
     context.log.info(f"{key}: {verdict.status.value}: {verdict.reason}; no {names} raster written")
-    fraction = (
-        {} if mask is None else {"aoi_clear_fraction": MetadataValue.float(mask.clear_fraction)}
-    )
+    fraction = {} if mask is None else {"aoi_clear_fraction": rounded(mask.clear_fraction)}
     context.add_asset_metadata(
-        {"status": verdict.status.value, "reason": verdict.reason or "", **fraction},
+        {
+            "status": verdict.status.value,
+            "reason": verdict.reason or "",
+            **stored_scene_line(storage, key),
+            **fraction,
+        },
         partition_key=key,
     )
 

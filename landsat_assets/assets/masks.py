@@ -7,7 +7,9 @@ from landsat_assets.assets.common import (
     per_scene,
     png_markdown,
     progress_logger,
+    rounded,
     stored_at,
+    stored_scene_line,
 )
 from landsat_assets.automation import SCENE_FOLLOWS_UPSTREAM
 from landsat_assets.io_managers.products import (
@@ -17,24 +19,33 @@ from landsat_assets.io_managers.products import (
 )
 from landsat_assets.resources.processing import SceneProcessing
 from landsat_assets.resources.storage import LandsatStorage
-from landsat_assets.science.masks import ClassCounts, MaskSummary, write_cloud_mask
+from landsat_assets.science.masks import (
+    OUTSIDE_AOI,
+    OUTSIDE_AOI_NAME,
+    ClassCounts,
+    MaskSummary,
+    write_cloud_mask,
+)
 from landsat_assets.science.preview import mask_legend, mask_preview
 from landsat_assets.science.qa import MaskClass
 from landsat_assets.science.status import SceneStatus
 
-MASK_CODES = ", ".join(f"{int(c)} {c.name.lower()}" for c in MaskClass)
+MASK_CODES = ", ".join(
+    [*(f"{int(c)} {c.name.lower()}" for c in MaskClass), f"{OUTSIDE_AOI} {OUTSIDE_AOI_NAME}"]
+)
 
 
 @asset(
     **per_scene,
     group_name="masks",
     kinds={"cog"},
-    code_version="1",
+    code_version="2",
     automation_condition=SCENE_FOLLOWS_UPSTREAM,
     io_manager_key="raster_io_manager",
-    description=f"Cloud mask classes decoded from QA_PIXEL (uint8: {MASK_CODES}; 0 = nodata). "
-    "Each scene's preview shows the classes in these colours, fill transparent:\n\n"
-    + image_markdown(mask_legend(), "legend"),
+    description=f"Cloud mask classes decoded from QA_PIXEL (uint8: {MASK_CODES}; 0 = nodata: "
+    "USGS fill inside the AOI; masks made before code 8 existed hold 0 outside the AOI too). "
+    "Each scene's preview shows the classes in these colours, USGS fill black, outside the "
+    "AOI transparent:\n\n" + image_markdown(mask_legend(), "legend"),
 )
 def cloud_mask(
     context: AssetExecutionContext,
@@ -51,6 +62,7 @@ def cloud_mask(
                 {
                     "status": SceneStatus.NO_DATA.value,
                     "reason": "no bands for this scene (AOI misses it)",
+                    **stored_scene_line(storage, key),
                 },
                 partition_key=key,
             )
@@ -67,12 +79,15 @@ def cloud_mask(
         )
         context.add_asset_metadata(
             {
-                "aoi_clear_fraction": MetadataValue.float(summary.clear_fraction),
-                "aoi_cloud_fraction": MetadataValue.float(summary.cloud_fraction),
+                # The UI lists entries in this order: the picture and the scene first.
+                "preview": png_markdown(mask_preview(str(staged)), f"cloud mask {key}"),
+                **stored_scene_line(storage, key),
+                "aoi_clear_fraction": rounded(summary.clear_fraction),
+                "aoi_cloud_fraction": rounded(summary.cloud_fraction),
                 "valid_pixels": summary.counts.valid_pixels,
+                "outside_aoi_pixels": int(summary.counts.counts[OUTSIDE_AOI]),
                 "class_counts": MetadataValue.json(summary.counts.as_dict()),
                 "clear_definition": ", ".join(sorted(c.name.lower() for c in usable)),
-                "preview": png_markdown(mask_preview(str(staged)), f"cloud mask {key}"),
                 **stored_at(storage, RasterIOManager, context.asset_key, key, staged=staged),
             },
             partition_key=key,

@@ -8,7 +8,6 @@ from dagster import (
     AssetExecutionContext,
     Config,
     DataVersion,
-    MetadataValue,
     Output,
     asset,
 )
@@ -20,9 +19,12 @@ from landsat_assets.assets.common import (
     per_scene,
     permanent_scene_errors,
     progress_logger,
+    scene_facts,
+    scene_line,
     staged_product,
     stored_at,
 )
+from landsat_assets.assets.common import VERSION_METADATA as VERSION_METADATA  # where it was
 from landsat_assets.automation import SCENE_FOLLOWS_UPSTREAM
 from landsat_assets.io_managers.products import (
     RasterIOManager,
@@ -37,9 +39,6 @@ from landsat_assets.science.bands import check_declared_shape, extract_scene_ban
 from landsat_assets.science.indices import bands_for
 from landsat_assets.science.status import SceneStatus
 from landsat_assets.stac.scene import SceneRecord
-
-VERSION_METADATA = "version"
-"""`landsat_scene` metadata holding the scene's USGS processing version (scene_versions.py)."""
 
 
 class FoundScenes(Config):
@@ -89,14 +88,8 @@ def landsat_scene(
     for key, record in records.items():
         context.add_asset_metadata(
             {
+                **scene_facts(record),
                 "item_id": record.item_id,
-                "acquired": MetadataValue.timestamp(record.datetime),
-                "platform": record.platform,
-                "wrs_path_row": f"{record.wrs_path}/{record.wrs_row}",
-                "scene_cloud_cover": MetadataValue.float(
-                    float("nan") if record.cloud_cover is None else record.cloud_cover
-                ),
-                VERSION_METADATA: record.version,
                 "catalog": catalog.shown_source(),
                 **stored_at(
                     storage, SceneRecordIOManager, context.asset_key, key, staged=staged[key].path
@@ -116,7 +109,7 @@ def landsat_scene(
     **per_scene,
     group_name="scenes",
     kinds={"cog"},
-    code_version="1",
+    code_version="2",
     automation_condition=SCENE_FOLLOWS_UPSTREAM,
     io_manager_key="raster_io_manager",
     retry_policy=imagery_retry_policy,
@@ -160,7 +153,11 @@ def scene_bands(
             if extract is None:
                 context.log.warning(f"{key}: the AOI does not intersect the scene; no bands")
                 context.add_asset_metadata(
-                    {"status": SceneStatus.NO_DATA.value, "reason": "the AOI misses the scene"},
+                    {
+                        "status": SceneStatus.NO_DATA.value,
+                        "reason": "the AOI misses the scene",
+                        **scene_line(record),
+                    },
                     partition_key=key,
                 )
                 storage.store().release(staged)
@@ -170,6 +167,7 @@ def scene_bands(
             context.add_asset_metadata(
                 {
                     "status": "extracted",
+                    **scene_line(record),
                     "window": f"rows {row}..{row + height}, cols {col}..{col + width}",
                     "width": width,
                     "height": height,

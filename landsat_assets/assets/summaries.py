@@ -2,6 +2,7 @@
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -22,6 +23,8 @@ from landsat_assets.assets.common import (
     STORAGE_METADATA,
     per_scene,
     png_markdown,
+    rounded,
+    scene_line,
     staged_product,
     stored_at,
 )
@@ -35,6 +38,7 @@ from landsat_assets.io_managers.products import (
     TableIOManager,
 )
 from landsat_assets.materializations import latest_product_facts, partitions_materialized_after
+from landsat_assets.resources.catalog import LandsatCatalog
 from landsat_assets.resources.processing import SceneProcessing
 from landsat_assets.resources.storage import LandsatStorage
 from landsat_assets.science.preview import fewer_colours
@@ -42,6 +46,8 @@ from landsat_assets.science.statistics import statistics_from_tags
 from landsat_assets.science.status import SceneStatus, decide_scene_status
 from landsat_assets.science.summary import (
     merge_rows,
+    significant,
+    stats_column_descriptions,
     stats_columns,
     stats_row,
     summarize,
@@ -91,9 +97,10 @@ def scene_stats_rows(
             {
                 "status": verdict.status.value,
                 **({"reason": verdict.reason} if verdict.reason else {}),
+                **scene_line(landsat_scene[key]),
+                "ndvi_mean": rounded(float(row.at[0, "ndvi_mean"])),
+                "aoi_clear_fraction": rounded(float(row.at[0, "aoi_clear_fraction"])),
                 **stored_at(storage, TableIOManager, context.asset_key, key, staged=rows[key].path),
-                "ndvi_mean": MetadataValue.float(float(row.at[0, "ndvi_mean"])),
-                "aoi_clear_fraction": MetadataValue.float(float(row.at[0, "aoi_clear_fraction"])),
             },
             partition_key=key,
         )
@@ -116,7 +123,33 @@ def scene_stats_asset(index_rasters: Sequence[AssetsDefinition] = ()) -> AssetsD
         io_manager_key="table_io_manager",
         description="AOI statistics of NDVI and the other configured indices, cloud "
         "fractions and status of the scene, as one row.",
+        metadata={"dagster/column_schema": described_schema(stats_column_descriptions())},
     )(scene_stats_rows)
+
+
+def described_schema(
+    descriptions: dict[str, str], dtypes: dict[str, str] | None = None
+) -> TableSchema:
+    """The UI's column list of a table: each column's type (from `dtypes`, else the NDVI
+    summary's) and what it holds."""
+    types = dtypes or stats_columns()
+    return TableSchema(
+        columns=[
+            TableColumn(name, str(types.get(name, "")), description=text)
+            for name, text in descriptions.items()
+        ]
+    )
+
+
+def table_preview(table: pd.DataFrame) -> str:
+    """Markdown of `table` for people: times to the minute, numbers to 4 significant digits."""
+    shown = table.copy()
+    for name, dtype in shown.dtypes.items():
+        if isinstance(dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_any_dtype(dtype):
+            shown[name] = shown[name].dt.strftime("%Y-%m-%d %H:%M")
+        elif pd.api.types.is_float_dtype(dtype):
+            shown[name] = shown[name].map(significant)
+    return shown.to_markdown(index=False)
 
 
 scene_ndvi_stats = scene_stats_asset()
@@ -176,13 +209,11 @@ def ndvi_summary(
     return Output(
         table,
         metadata={
-            "dagster/column_schema": TableSchema(
-                columns=[TableColumn(name, dtype) for name, dtype in columns.items()]
-            ),
+            "dagster/column_schema": described_schema(stats_column_descriptions(indices), columns),
             "dagster/row_count": len(table),
             **{f"scenes_{status}": int(counts.get(status, 0)) for status in counts.index},
             **refresh.metadata_for(table, storage, context.asset_key),
-            "preview": MetadataValue.md(table.head(20).to_markdown(index=False)),
+            "preview": MetadataValue.md(table_preview(table.head(20))),
         },
     )
 
@@ -319,10 +350,20 @@ def _stored_rows(
     kinds={"png"},
     code_version="1",
     io_manager_key="png_io_manager",
-    description="AOI mean NDVI over time; scenes filtered for clouds marked on the axis.",
+    description="AOI mean NDVI over time: one line per WRS-2 path/row, one marker per "
+    "satellite, the y axis fitted to the values; scenes filtered for clouds are ticks along "
+    "the bottom.",
 )
-def ndvi_timeseries_plot(ndvi_summary: pd.DataFrame) -> Output[bytes]:
-    png = summary_plot(ndvi_summary)
+def ndvi_timeseries_plot(ndvi_summary: pd.DataFrame, catalog: LandsatCatalog) -> Output[bytes]:
+    png = summary_plot(ndvi_summary, aoi=aoi_label(catalog))
     # The stored plot keeps every colour; the copy inside the event is a palette PNG.
     inline = fewer_colours(png, PLOT_COLOURS)
     return Output(png, metadata={"plot": png_markdown(inline, "NDVI time series")})
+
+
+def aoi_label(catalog: LandsatCatalog) -> str:
+    """How the plots' titles name the AOI: its file's name, or the bbox given."""
+    aoi = catalog.area_of_interest()
+    if aoi is None:
+        return "whole scenes"
+    return aoi.source if aoi.source.startswith("bbox") else f"AOI {Path(aoi.source).name}"
