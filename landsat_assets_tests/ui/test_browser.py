@@ -4,8 +4,9 @@ Playwright; nothing is installed at run time).
 One demo run (one scene with a broken red band, so that the UI has a failure to show) goes
 into a temporary DAGSTER_HOME; then the real dagster-webserver and dagster-daemon serve it on
 127.0.0.1 and the tests look at the pages people use: the asset lineage, the `ndvi`
-partitions, one scene's NDVI preview and the automation list. Screenshots land in a temporary
-folder; with LANDSAT_UPDATE_SCREENSHOTS=1 the README's ones in docs/images are replaced.
+partitions, one scene's NDVI preview and the automation list, each scene's status check, the
+cloud mask and its legend, the time-series plots. Screenshots land in a temporary folder; with
+UPDATE_README_SCREENSHOTS=1 the README's ones in docs/images are replaced.
 """
 
 from __future__ import annotations
@@ -25,11 +26,14 @@ from dagster._core.instance.ref import InstanceRef
 from playwright.sync_api import Browser, Expect, FloatRect, Locator, Page, sync_playwright
 
 from landsat_assets.assets.fields import FIELD_ASSETS, FIELD_SUMMARY_ASSETS
+from landsat_assets.assets.indices import SCENE_STATUS_CHECK
 from landsat_assets.definitions import build_definitions
 from landsat_assets.demo import DEMO_AOI_PATH
 from landsat_assets.demo.fields import DEMO_FIELDS_PATH
 from landsat_assets.jobs import SCENE_ASSETS, SUMMARY_ASSETS
 from landsat_assets.runner import run_pipeline
+from landsat_assets.science.qa import MASK_CLASS_COLOURS, MaskClass
+from landsat_assets.science.summary import STATS_DESCRIPTIONS, significant
 from landsat_assets.sensors import SENSOR_NAME
 from landsat_assets_tests.support.deployment import dagster_home
 from landsat_assets_tests.support.paths import REPO_ROOT
@@ -87,6 +91,10 @@ class Deployment:
     scene_keys: list[str]
     failed_key: str
     preview_key: str
+    processed_keys: list[str]
+    not_processed_keys: list[str]
+    """Scenes filtered for clouds or without data: no NDVI raster."""
+    cloudiest_key: str
     webserver: RunningServer
     daemon: RunningServer
 
@@ -141,6 +149,8 @@ def deployment(tmp_path_factory, small_demo_catalog: Path) -> Iterator[Deploymen
             processed = table[table["status"] == "processed"].sort_values(
                 ["aoi_clear_fraction", "ndvi_mean"], ascending=False
             )
+            not_processed = table[table["status"] != "processed"]
+            assert (not_processed["status"] == "filtered_cloudy").any(), table
             # Only now: before the run, the scene sensor would have launched the same scenes.
             daemon = servers.enter_context(
                 running_server(
@@ -161,6 +171,11 @@ def deployment(tmp_path_factory, small_demo_catalog: Path) -> Iterator[Deploymen
                 scene_keys=[scene.scene_key for scene in scenes],
                 failed_key=broken.scene_key,
                 preview_key=str(processed.iloc[0]["scene_id"]),
+                processed_keys=list(processed["scene_id"]),
+                not_processed_keys=list(not_processed["scene_id"]),
+                cloudiest_key=str(
+                    table.sort_values("aoi_cloud_fraction", ascending=False).iloc[0]["scene_id"]
+                ),
                 webserver=webserver,
                 daemon=daemon,
             )
@@ -197,11 +212,11 @@ def page(browser: Browser, screenshots: Path, request) -> Iterator[Page]:
 
 
 def keep_screenshot(page: Page, folder: Path, name: str, clip: FloatRect | None = None) -> None:
-    """Save in `folder`, and over the README's image when LANDSAT_UPDATE_SCREENSHOTS=1."""
+    """Save in `folder`, and over the README's image when UPDATE_README_SCREENSHOTS=1."""
     path = folder / name
     page.mouse.move(0, 0)
     page.screenshot(path=path, clip=clip, animations="disabled")
-    if os.environ.get("LANDSAT_UPDATE_SCREENSHOTS") == "1":
+    if os.environ.get("UPDATE_README_SCREENSHOTS") == "1":
         README_IMAGES.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, README_IMAGES / name)
 
@@ -274,7 +289,26 @@ def test_ndvi_materialization_shows_the_preview(
     metadata = page.locator("tr")
     status = metadata.filter(has=page.get_by_text("status", exact=True))
     expect(status.get_by_text("processed", exact=True), deployment.logs()).to_be_visible()
-    inline_image(page, "preview", f"NDVI {key}")
+    # The preview is the first entry, then the scene's facts, then rounded numbers.
+    expect(metadata.first.get_by_text("preview", exact=True)).to_be_visible()
+    scene = metadata.filter(has=page.get_by_text("scene", exact=True))
+    for fact in (
+        r"\d{4}-\d\d-\d\d \d\d:\d\d UTC",
+        r"landsat-[89]",
+        r"path/row \d{3}/\d{3}",
+        r"scene cloud cover [\d.]+ %",
+        r"USGS processing \S+",
+    ):
+        expect(scene.get_by_text(re.compile(fact))).to_be_visible()
+    for entry in ("ndvi_mean", "ndvi_median", "ndvi_std", "aoi_clear_fraction"):
+        value = metadata.filter(has=page.get_by_text(entry, exact=True)).locator("td").nth(1)
+        text = value.inner_text().strip()
+        assert float(text) == significant(float(text)), (
+            f"{entry} shows {text!r}: not rounded to 4 significant digits"
+        )
+    image = inline_image(page, "preview", f"NDVI {key}")
+    width, height = image.evaluate("img => [img.naturalWidth, img.naturalHeight]")
+    assert max(width, height) >= 300, f"the NDVI preview is {width} x {height} px"
     keep_screenshot(page, screenshots, "ndvi-preview.png")
     # The colour scale is the asset's, shown once with its description, not in every event.
     page.keyboard.press("Escape")
@@ -306,9 +340,106 @@ def inline_image(page: Page, entry: str, alt: str) -> Locator:
     return image
 
 
+def test_filtered_scenes_show_in_the_status_check(
+    deployment: Deployment, page: Page, screenshots
+) -> None:
+    """`ndvi`'s per-scene check colours each scene: green with an NDVI raster, red (a
+    warning) filtered for clouds or without data, and names the reason."""
+    page.goto(f"{deployment.url}/assets/ndvi?view=checks&checkDetail={SCENE_STATUS_CHECK}")
+    page.locator("button[role='tab'][id='partitions']").click()
+    processed, others = deployment.processed_keys, deployment.not_processed_keys
+    expect(
+        page.get_by_text(f"Passed ({len(processed)})", exact=True), deployment.logs()
+    ).to_be_visible()
+    expect(page.get_by_text(f"Failed ({len(others)})", exact=True)).to_be_visible()
+    expect(page.get_by_text("Missing (0)", exact=True)).to_be_visible()
+    rows = page.locator("[class*='assetListRow']")
+    expect(rows).to_have_count(len(deployment.scene_keys))
+
+    def dot(key: str) -> Locator:
+        name = rows.locator(f"[title='{key}']")
+        return name.locator("xpath=../..").locator("div[style*='border-radius: 100%']")
+
+    for key in processed:
+        expect(dot(key), key).to_have_attribute("style", re.compile("accent-green"))
+    for key in others:
+        expect(dot(key), key).to_have_attribute("style", re.compile("accent-red"))
+    # Hiding the passed ones lists the scenes without NDVI (and the broken one).
+    page.get_by_text(f"Passed ({len(processed)})", exact=True).click()
+    expect(rows).to_have_count(len(others) + 1)
+    filtered = others[0]
+    rows.locator(f"[title='{filtered}']").click()
+    expect(page.get_by_text(re.compile(r"^(filtered_cloudy|no_data): "))).to_be_visible()
+    keep_screenshot(page, screenshots, "scene-status.png")
+
+
+def pixels_near(image: Locator, rgb: tuple[int, int, int], tolerance: int = 24) -> int:
+    """Opaque pixels of a decoded <img> within `tolerance` (sum of channel differences)."""
+    return image.evaluate(
+        """(img, [r, g, b, tolerance]) => {
+            const canvas = document.createElement('canvas');
+            canvas.width = img.naturalWidth; canvas.height = img.naturalHeight;
+            const context = canvas.getContext('2d');
+            context.drawImage(img, 0, 0);
+            const data = context.getImageData(0, 0, canvas.width, canvas.height).data;
+            let count = 0;
+            for (let i = 0; i < data.length; i += 4) {
+                const d = Math.abs(data[i] - r) + Math.abs(data[i + 1] - g)
+                    + Math.abs(data[i + 2] - b);
+                if (data[i + 3] > 200 && d <= tolerance) count++;
+            }
+            return count;
+        }""",
+        [*rgb, tolerance],
+    )
+
+
+def test_cloud_mask_and_legend_read_on_white(
+    deployment: Deployment, page: Page, screenshots
+) -> None:
+    cloud = MASK_CLASS_COLOURS[MaskClass.CLOUD]
+    assert sum(cloud) < 3 * 235, "cloud must not be drawn white"
+    key = deployment.cloudiest_key
+    page.goto(f"{deployment.url}/assets/cloud_mask?view=partitions&partition={key}")
+    outside = page.locator("tr").filter(has=page.get_by_text("outside_aoi_pixels", exact=True))
+    expect(outside, deployment.logs()).to_be_visible()
+    assert int(outside.locator("td").nth(1).inner_text()) > 0
+    preview = inline_image(page, "preview", f"cloud mask {key}")
+    assert pixels_near(preview, cloud) > 0, "no cloud in the cloudiest scene's preview"
+    assert pixels_near(preview, (255, 255, 255), tolerance=6) == 0, "white in the preview"
+    keep_screenshot(page, screenshots, "cloud-mask.png")
+    page.keyboard.press("Escape")
+    page.goto(f"{deployment.url}/assets/cloud_mask?view=overview")
+    description = page.locator(".dagster-markdown").filter(has_text="outside the AOI")
+    expect(description).to_be_attached()
+    show_more = page.get_by_role("button", name="Show more")
+    if show_more.count():
+        show_more.first.click()
+    legend = description.locator("img[src^='data:image/png;base64,'][alt='legend']")
+    expect(legend).to_be_visible()
+    for mask_class in (MaskClass.CLOUD, MaskClass.CLEAR, MaskClass.FILL):
+        swatch = MASK_CLASS_COLOURS[mask_class]
+        assert pixels_near(legend, swatch) >= 20, f"no {mask_class.name} swatch in the legend"
+
+
+def test_ndvi_plot_and_summary_columns(deployment: Deployment, page: Page, screenshots) -> None:
+    page.goto(f"{deployment.url}/assets/ndvi_timeseries_plot?view=events")
+    plot = inline_image(page, "plot", "NDVI time series")
+    width, height = plot.evaluate("img => [img.naturalWidth, img.naturalHeight]")
+    assert width >= 1000 and height >= 400, f"the plot is {width} x {height} px"
+    keep_screenshot(page, screenshots, "ndvi-plot.png")
+    page.keyboard.press("Escape")
+    page.goto(f"{deployment.url}/assets/ndvi_summary?view=overview")
+    for column in ("datetime", "aoi_clear_fraction", "status"):
+        expect(page.get_by_text(column, exact=True).first, deployment.logs()).to_be_visible()
+        expect(page.get_by_text(STATS_DESCRIPTIONS[column]).first).to_be_visible()
+
+
 def test_field_chart_and_table_schema(deployment: Deployment, page: Page, screenshots) -> None:
     page.goto(f"{deployment.url}/assets/field_timeseries_chart?view=events")
-    inline_image(page, "plot", "Field NDVI time series")
+    chart = inline_image(page, "plot", "Field NDVI time series")
+    width, _height = chart.evaluate("img => [img.naturalWidth, img.naturalHeight]")
+    assert width >= 1000, f"the field chart is {width} px wide"
     keep_screenshot(page, screenshots, "field-chart.png")
     page.keyboard.press("Escape")
     page.goto(f"{deployment.url}/assets/field_timeseries?view=overview")
