@@ -312,15 +312,21 @@ def test_ndvi_materialization_shows_the_preview(
     keep_screenshot(page, screenshots, "ndvi-preview.png")
     # The colour scale is the asset's, shown once with its description, not in every event.
     page.keyboard.press("Escape")
-    page.goto(f"{deployment.url}/assets/ndvi?view=overview")
-    description = page.locator(".dagster-markdown").filter(has_text="Each scene's preview")
+    description_legend(page, f"{deployment.url}/assets/ndvi", "Each scene's preview")
+    keep_screenshot(page, screenshots, "ndvi-legend.png")
+
+
+def description_legend(page: Page, asset_url: str, text: str) -> Locator:
+    """The legend image in the description (containing `text`) on the asset's Overview."""
+    page.goto(f"{asset_url}?view=overview")
+    description = page.locator(".dagster-markdown").filter(has_text=text)
     expect(description).to_be_attached()
     show_more = page.get_by_role("button", name="Show more")
     if show_more.count():
         show_more.first.click()
     legend = description.locator("img[src^='data:image/png;base64,'][alt='legend']")
     expect(legend).to_be_visible()
-    keep_screenshot(page, screenshots, "ndvi-legend.png")
+    return legend
 
 
 def inline_image(page: Page, entry: str, alt: str) -> Locator:
@@ -409,14 +415,7 @@ def test_cloud_mask_and_legend_read_on_white(
     assert pixels_near(preview, (255, 255, 255), tolerance=6) == 0, "white in the preview"
     keep_screenshot(page, screenshots, "cloud-mask.png")
     page.keyboard.press("Escape")
-    page.goto(f"{deployment.url}/assets/cloud_mask?view=overview")
-    description = page.locator(".dagster-markdown").filter(has_text="outside the AOI")
-    expect(description).to_be_attached()
-    show_more = page.get_by_role("button", name="Show more")
-    if show_more.count():
-        show_more.first.click()
-    legend = description.locator("img[src^='data:image/png;base64,'][alt='legend']")
-    expect(legend).to_be_visible()
+    legend = description_legend(page, f"{deployment.url}/assets/cloud_mask", "outside the AOI")
     for mask_class in (MaskClass.CLOUD, MaskClass.CLEAR, MaskClass.FILL):
         swatch = MASK_CLASS_COLOURS[mask_class]
         assert pixels_near(legend, swatch) >= 20, f"no {mask_class.name} swatch in the legend"
