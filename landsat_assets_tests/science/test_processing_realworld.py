@@ -7,7 +7,12 @@ import pytest
 import rasterio
 
 from landsat_assets.errors import SceneInputError, TransientReadError
-from landsat_assets.science.bands import extract_scene_bands, open_scene_bands, read_failure
+from landsat_assets.science.bands import (
+    QA_OUTSIDE_AOI,
+    extract_scene_bands,
+    open_scene_bands,
+    read_failure,
+)
 from landsat_assets.science.blocks import BandSource
 from landsat_assets.science.masks import write_cloud_mask
 from landsat_assets.science.ndvi import write_ndvi
@@ -155,10 +160,11 @@ def test_aoi_window_reads_only_the_aoi_and_fills_outside(tmp_path):
         qa_pixel = dataset.read(3)
         red = dataset.read(1)
         mask = dataset.read_masks(1)
-    # The lower-right corner of the window is outside the triangle: fill.
-    assert qa_pixel[-1, -1] == 1 and red[-1, -1] == 0 and mask[-1, -1] == 0
+    # The lower-right corner of the window is outside the triangle: marked outside the AOI
+    # (QA_PIXEL's fill bit set, a value USGS never writes), SR fill, masked.
+    assert qa_pixel[-1, -1] == QA_OUTSIDE_AOI and red[-1, -1] == 0 and mask[-1, -1] == 0
     source_red = rasterio.open(bands["red"]).read(1)
-    assert red[2, 2] == source_red[row + 2, col + 2] or qa_pixel[2, 2] == 1
+    assert red[2, 2] == source_red[row + 2, col + 2] or qa_pixel[2, 2] == QA_OUTSIDE_AOI
     assert (
         extract_scene_bands(
             "S",
