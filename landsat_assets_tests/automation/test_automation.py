@@ -65,7 +65,10 @@ def materialize_scene(env, instance, key: str, assets=None) -> None:
     assert result.success
 
 
-def test_conditions_are_on_the_right_assets():
+def test_conditions_are_on_the_right_assets(instance):
+    # Resolving the graph reads Dagster's current definitions-state storage, which belongs to
+    # the current instance: with one of its own, the test does not depend on what an earlier
+    # test in the same worker left current (in CI it once found a disposed instance's).
     graph = build_definitions({}).resolve_asset_graph()
     assert graph.get(AssetKey("landsat_scene")).automation_condition is None
     for key in FOLLOWERS:
