@@ -73,6 +73,16 @@ def test_an_invalid_polygon_is_repaired_with_a_warning(tmp_path):
     assert fields.fields[0].geometry.area > 0
 
 
+def assert_one_line_naming(path, message: str) -> None:
+    """Loading `path` fails with one line that names the file and says `message`."""
+    with pytest.raises(FieldsError) as raised:
+        load_fields(path)
+    text = str(raised.value)
+    assert message in text
+    assert text.startswith(f"fields file {path}")
+    assert "\n" not in text
+
+
 @pytest.mark.parametrize(
     ("document", "message"),
     [
@@ -91,13 +101,7 @@ def test_an_invalid_polygon_is_repaired_with_a_warning(tmp_path):
     ids=["not-json", "not-a-collection", "empty", "no-id", "duplicate", "point", "none", "utm"],
 )
 def test_a_bad_file_is_one_clear_error(tmp_path, document, message):
-    path = write(tmp_path, document)
-    with pytest.raises(FieldsError) as raised:
-        load_fields(path)
-    text = str(raised.value)
-    assert message in text
-    assert text.startswith(f"fields file {path}")
-    assert "\n" not in text
+    assert_one_line_naming(write(tmp_path, document), message)
 
 
 def test_a_missing_file_is_named(tmp_path):
@@ -207,13 +211,7 @@ def _not_sqlite(path: Path) -> Path:
     ],
 )
 def test_a_bad_geopackage_is_one_clear_error(tmp_path, make, message):
-    path = make(tmp_path / "fields.gpkg")
-    with pytest.raises(FieldsError) as raised:
-        load_fields(path)
-    text = str(raised.value)
-    assert message in text
-    assert text.startswith(f"fields file {path}")
-    assert "\n" not in text
+    assert_one_line_naming(make(tmp_path / "fields.gpkg"), message)
 
 
 def test_settings_take_a_geopackage_and_its_fields_are_the_aoi(tmp_path):

@@ -28,6 +28,7 @@ from landsat_assets.assets.common import (
     staged_product,
     stored_at,
 )
+from landsat_assets.assets.indices import spectral_indices
 from landsat_assets.assets.masks import stored_mask_summary
 from landsat_assets.automation import SCENE_FOLLOWS_UPSTREAM
 from landsat_assets.errors import StorageError
@@ -166,7 +167,7 @@ def other_index_statistics(
         return {}
     rasters = RasterIOManager(storage=storage)
     store = storage.store()
-    key = rasters.key_for(AssetKey("spectral_indices"), partition)
+    key = rasters.key_for(spectral_indices.key, partition)
     stored = rasters.decode(store, key) if store.exists(key) else None
     values: dict[str, float] = {}
     for index in others:

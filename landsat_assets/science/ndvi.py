@@ -8,7 +8,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import rasterio
 
 from landsat_assets.science import qa
@@ -25,8 +24,6 @@ from landsat_assets.science.indices import (
     NDVI,
     IndexReads,
     SpectralIndex,
-    in_valid_range,
-    reflectance_of,
 )
 from landsat_assets.science.masks import ClassCounts, MaskSummary
 from landsat_assets.science.statistics import IndexStatistics, statistics_tags
@@ -41,25 +38,6 @@ SATURATION_UNAVAILABLE = "not applied: no QA_RADSAT band (see scene_bands' satur
 SATURATED_COUNT_TAG = "SATURATED_PIXEL_COUNT"
 """Band tag: usable pixels without a value because a band of the index was saturated or the
 terrain occluded."""
-
-
-def ndvi_block(
-    red: np.ndarray,
-    nir: np.ndarray,
-    usable: np.ndarray,
-    *,
-    red_scale: float,
-    red_offset: float,
-    nir_scale: float,
-    nir_offset: float,
-) -> np.ndarray:
-    """NDVI of one block as float32, NaN where a pixel is unusable or outside the valid DN
-    range: `indices.NDVI` on two bands."""
-    reflectance = {
-        "red": reflectance_of(red, red_scale, red_offset),
-        "nir08": reflectance_of(nir, nir_scale, nir_offset),
-    }
-    return NDVI.values(reflectance, usable & in_valid_range(red) & in_valid_range(nir))
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,8 @@ from rio_cogeo.cogeo import cog_validate
 
 from landsat_assets.science import qa
 from landsat_assets.science.blocks import BandSource
-from landsat_assets.science.ndvi import ndvi_block, write_ndvi
+from landsat_assets.science.indices import NDVI, block_indices
+from landsat_assets.science.ndvi import write_ndvi
 from landsat_assets.science.statistics import IndexStatistics
 from landsat_assets.stac.scene import USGS_SR_OFFSET, USGS_SR_SCALE
 from landsat_assets_tests.support.rasters import reference_ndvi, synthetic_scene, write_band
@@ -27,8 +28,9 @@ dn_arrays = arrays(np.uint16, (8, 8), elements=st.integers(0, 65535))
     arrays(np.uint16, (8, 8), elements=st.sampled_from([1, 21824, 21952, 23888, 55052, 30048, 2])),
 )
 def test_ndvi_block_matches_definition(red, nir, qa_pixel):
-    usable = qa.usable_lookup(qa.DEFAULT_USABLE_CLASSES)[qa.classify(qa_pixel)]
-    got = ndvi_block(red, nir, usable, **USGS)
+    lookup = qa.usable_lookup(qa.DEFAULT_USABLE_CLASSES)
+    scales = dict.fromkeys(("red", "nir08"), (USGS_SR_SCALE, USGS_SR_OFFSET))
+    got = block_indices([NDVI], {"red": red, "nir08": nir}, scales, qa_pixel, lookup).values["ndvi"]
     expected = reference_ndvi(red, nir, qa_pixel)
     assert got.dtype == np.float32
     assert np.array_equal(np.isnan(got), np.isnan(expected))
