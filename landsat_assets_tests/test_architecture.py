@@ -1,9 +1,12 @@
 """The layering, checked on the source: the science and STAC core never import Dagster, and no
-module imports a layer above its own (functions' local imports included)."""
+module imports a layer above its own (functions' local imports included). And what loading the
+code costs: the CLI and the code location never import matplotlib."""
 
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -96,3 +99,24 @@ def test_the_core_never_imports_dagster(module):
 def test_every_package_module_is_in_a_layer():
     for module in MODULES:
         _layer(module)
+
+
+def test_loading_the_cli_and_the_code_location_never_imports_matplotlib():
+    """matplotlib costs about 0.8 s per process, and a no-op `landsat-assets run` or a code
+    server load never draws: only `science.plots` imports it, inside the functions that draw."""
+    loaded = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, landsat_assets.cli, landsat_assets.definitions;"
+            " print('matplotlib' in sys.modules)",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert loaded.stdout.strip() == "False", (
+        "importing landsat_assets.cli and landsat_assets.definitions loads matplotlib: import "
+        "landsat_assets.science.plots inside the function that draws, never at a module's top"
+    )

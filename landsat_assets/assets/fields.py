@@ -32,7 +32,7 @@ from landsat_assets.science.field_table import (
     unmeasured_rows,
 )
 from landsat_assets.science.indices import INDICES, bands_for
-from landsat_assets.science.preview import fewer_colours, field_timeseries_plot
+from landsat_assets.science.preview import fewer_colours
 from landsat_assets.science.status import SceneStatus, SceneVerdict
 from landsat_assets.science.zonal import field_statistics
 from landsat_assets.stac.aoi import Aoi, footprint_intersects
@@ -164,6 +164,9 @@ def field_timeseries(
     "clouds are ticks along the bottom of its panel.",
 )
 def field_timeseries_chart(field_timeseries: pd.DataFrame) -> Output[bytes]:
+    # Imported here: matplotlib costs ~0.8 s per process that never draws.
+    from landsat_assets.science.plots import field_timeseries_plot
+
     png = field_timeseries_plot(field_timeseries)
     inline = fewer_colours(png, PLOT_COLOURS)
     return Output(png, metadata={"plot": png_markdown(inline, "Field NDVI time series")})

@@ -8,7 +8,6 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import pandas as pd
 
-from landsat_assets.science.preview import timeseries_plot
 from landsat_assets.science.statistics import SCENE_STATISTICS
 from landsat_assets.science.status import SceneStatus
 from landsat_assets.stac.scene import SceneRecord
@@ -163,7 +162,10 @@ def table_fingerprint(table: pd.DataFrame) -> str:
 
 def summary_plot(table: pd.DataFrame, aoi: str = "the AOI", index: str = "ndvi") -> bytes:
     """The summary's AOI mean of `index` over time as a PNG: a line per path/row, a marker
-    per satellite, scenes filtered for clouds marked (`preview.timeseries_figure`)."""
+    per satellite, scenes filtered for clouds marked (`plots.timeseries_figure`)."""
+    # Imported here: matplotlib costs ~0.8 s per process that never draws.
+    from landsat_assets.science.plots import timeseries_plot
+
     counts = table["status"].value_counts()
     title = (
         f"{index.upper()} mean over {aoi}: {len(table)} scenes, "
