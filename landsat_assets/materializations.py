@@ -92,9 +92,16 @@ def latest_product_facts(
     """The facts of the latest materialization of `asset_key` for each of the partition
     `keys` that has one: one query for the storage ids, then one per `LOOKUP_BATCH` events not
     read before (see the module's memo)."""
+    wanted = set(keys)
+    # Many keys are asked for by the whole asset: thousands of bound variables cost more to
+    # send and plan than the rows of partitions not asked for.
     latest = instance.get_latest_storage_id_by_partition(
-        asset_key, DagsterEventType.ASSET_MATERIALIZATION, partitions=set(keys)
+        asset_key,
+        DagsterEventType.ASSET_MATERIALIZATION,
+        partitions=wanted if len(wanted) <= LOOKUP_BATCH else None,
     )
+    if len(wanted) > LOOKUP_BATCH:
+        latest = {key: sid for key, sid in latest.items() if key in wanted}
     memo = _Memo.load(instance, asset_key)
     if latest and max(latest.values()) < memo.high_water():
         memo.facts.clear()  # fewer events than the memo has seen: another or a reset event log

@@ -56,7 +56,8 @@ class LocalStore:
         return str(final)
 
     def uri(self, key: str) -> str:
-        return str(self.path(key))
+        # Joined as text: the up-to-date rule asks for the URI of every product of every scene.
+        return os.path.join(self.root, key) if key else str(self.root)
 
     def exists(self, key: str) -> bool:
         return self.path(key).exists()

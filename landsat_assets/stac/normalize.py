@@ -11,6 +11,7 @@ difference is settled here once, and an item that cannot be used fails here with
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -40,6 +41,8 @@ from landsat_assets.stac.scene import (
 
 _PLATFORM_PATTERN = re.compile(r"^landsat[\s_-]*0?([1-9])$", re.IGNORECASE)
 _STAC_VERSION_PATTERN = re.compile(r"^(\d+)\.(\d+)\.(\d+)(-\S+)?$")
+_SCHEME_PATTERN = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):")
+"""A URL scheme as RFC 3986 spells it (what `urlparse` takes for one)."""
 
 QA_SCALE = 1.0
 QA_OFFSET = 0.0
@@ -68,7 +71,7 @@ class HrefPolicy:
     """... or under one of these (LANDSAT_LOCAL_ROOTS)."""
     local_files: bool = True
     """Whether local paths and file:// URLs are accepted at all."""
-    _folders: dict[Path, Path] = field(default_factory=dict, compare=False, repr=False)
+    _folders: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
     """Folders resolved by this policy (one search): a catalog's thousands of band files lie
     in a few folders, and resolving each file's whole path took most of a search's time."""
 
@@ -87,8 +90,7 @@ class HrefPolicy:
         )
 
     def check(self, href: str, label: str, band: str) -> str:
-        parsed = urlparse(href)
-        scheme = parsed.scheme.lower()
+        scheme = _scheme(href)
         if scheme in REMOTE_SCHEMES:
             return href
         if scheme not in ("", "file"):
@@ -102,9 +104,8 @@ class HrefPolicy:
                 "catalog"
             )
         if self.local_root is not None:
-            path = self._resolved(Path(unquote(parsed.path) if scheme == "file" else href))
-            roots = (self.local_root, *self.extra_roots)
-            if not any(path.is_relative_to(root) for root in roots):
+            path = self._resolved(unquote(urlparse(href).path) if scheme == "file" else href)
+            if not any(_is_within(path, root) for root in (self.local_root, *self.extra_roots)):
                 extra = ", ".join(str(root) for root in self.extra_roots)
                 raise ItemError(
                     f"{label}: band {band!r} href {href!r} is outside the catalog's folder "
@@ -114,15 +115,32 @@ class HrefPolicy:
                 )
         return href
 
-    def _resolved(self, path: Path) -> Path:
-        """`path.resolve()`, its folder resolved once per policy; a file that is itself a
-        symbolic link, a relative path or one ending in `..` is resolved in full."""
-        if not path.is_absolute() or path.name in ("", ".", "..") or path.is_symlink():
-            return path.resolve()
-        folder = self._folders.get(path.parent)
-        if folder is None:
-            folder = self._folders[path.parent] = path.parent.resolve()
-        return folder / path.name
+    def _resolved(self, path: str) -> str:
+        """`os.path.realpath(path)`, its folder resolved once per policy; a file that is
+        itself a symbolic link, a relative path or one ending in `..` is resolved in full.
+        Plain strings, not pathlib: a search checks every band of thousands of items."""
+        folder, name = os.path.split(path)
+        if not os.path.isabs(path) or name in ("", ".", "..") or os.path.islink(path):
+            return os.path.realpath(path)
+        resolved = self._folders.get(folder)
+        if resolved is None:
+            resolved = self._folders[folder] = os.path.realpath(folder)
+        return os.path.join(resolved, name)
+
+
+def _is_within(path: str, root: Path) -> bool:
+    """Whether the resolved `path` is `root` or lies below it."""
+    top = str(root)
+    return path == top or path.startswith(top.rstrip(os.sep) + os.sep)
+
+
+def _scheme(href: str) -> str:
+    """The href's URL scheme in lower case; "" for a path (most hrefs of a local catalog,
+    told apart without parsing: a search checks every band of thousands of items)."""
+    if href.startswith("/"):
+        return ""
+    scheme = _SCHEME_PATTERN.match(href)
+    return scheme.group(1).lower() if scheme else ""
 
 
 TRUSTED_FILE = HrefPolicy()
@@ -329,19 +347,28 @@ def _access(href: str, asset: Mapping[str, Any], properties: Mapping[str, Any]) 
     requester_pays = asset.get("storage:requester_pays", properties.get("storage:requester_pays"))
     if requester_pays is True or href.startswith("s3://usgs-landsat/"):
         return "requester_pays"
-    if (urlparse(href).hostname or "").endswith(".blob.core.windows.net"):
+    if _scheme(href) and (urlparse(href).hostname or "").endswith(".blob.core.windows.net"):
         return "needs_signing"
     return "public"
 
 
 def _absolute(href: str, base_href: str | None, label: str, band: str) -> str:
-    if urlparse(href).scheme or href.startswith("/"):
+    if href.startswith("/") or _scheme(href):
         return href
     if base_href is None:
         raise ItemError(
             f"{label}: band {band!r} has the relative href {href!r} and the item has no "
             "absolute self link or file location to resolve it against"
         )
+    return resolve_href(href, base_href)
+
+
+def resolve_href(href: str, base_href: str) -> str:
+    """`href` made absolute against the file or URL `base_href`: pystac's
+    `make_absolute_href`, with a fast path for the relative hrefs of a local catalog (a search
+    resolves one per item and per band)."""
+    if base_href.startswith("/") and not href.startswith("/") and not _scheme(href):
+        return os.path.normpath(os.path.join(os.path.dirname(base_href), href))
     return make_absolute_href(href, base_href)
 
 
@@ -395,9 +422,15 @@ def _percent(item: Mapping[str, Any], name: str) -> float | None:
 
 def _parse_time(item: Mapping[str, Any], name: str, value: object) -> datetime:
     try:
-        parsed = str_to_datetime(str(value))
-    except (ParserError, ValueError, OverflowError) as error:
-        raise ItemError(f"{_label(item)}: {name} {value!r} is not an ISO 8601 time") from error
+        # The standard library's parser first (most catalogs' times; a search parses three per
+        # item), dateutil's for the ISO 8601 forms it alone reads.
+        parsed = datetime.fromisoformat(str(value))
+    except ValueError:
+        try:
+            parsed = str_to_datetime(str(value))
+        except (ParserError, ValueError, OverflowError) as error:
+            message = f"{_label(item)}: {name} {value!r} is not an ISO 8601 time"
+            raise ItemError(message) from error
     if parsed.tzinfo is None:
         return parsed.replace(tzinfo=UTC)
     return parsed.astimezone(UTC)

@@ -10,9 +10,16 @@ from typing import Any
 
 import pystac
 import pytest
+from pystac.utils import make_absolute_href, str_to_datetime
 
 from landsat_assets.errors import ItemError
-from landsat_assets.stac.normalize import normalize_item, normalize_item_file, normalize_platform
+from landsat_assets.stac.normalize import (
+    item_datetime,
+    normalize_item,
+    normalize_item_file,
+    normalize_platform,
+    resolve_href,
+)
 from landsat_assets_tests.support.items import stac_item
 
 
@@ -266,3 +273,41 @@ def test_non_item_inputs(tmp_path: Path) -> None:
     (tmp_path / "list.json").write_text("[]")
     with pytest.raises(ItemError, match="a JSON list, not a STAC item"):
         normalize_item_file(tmp_path / "list.json")
+
+
+@pytest.mark.parametrize(
+    ("href", "base"),
+    [
+        ("../other/B4.TIF", "/data/catalog/collection/scene/scene.json"),
+        ("./B4.TIF", "/data/catalog/scene/scene.json"),
+        ("sub/dir/../B4.TIF", "/data/catalog/scene/scene.json"),
+        ("../../../../../B4.TIF", "/data/catalog/scene/scene.json"),
+        ("/elsewhere/B4.TIF", "/data/catalog/scene/scene.json"),
+        ("https://archive.test/B4.TIF", "/data/catalog/scene/scene.json"),
+        ("B4.TIF", "https://catalog.test/collection/scene/scene.json"),
+        ("../B4.TIF", "file:///data/catalog/scene/scene.json"),
+    ],
+)
+def test_resolved_hrefs_are_pystacs(href: str, base: str) -> None:
+    """The fast path for a local catalog's relative hrefs gives what pystac gives."""
+    assert resolve_href(href, base) == make_absolute_href(href, base)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "2023-06-07T17:30:12.123456Z",
+        "2023-06-07T17:30:12Z",
+        "2023-06-07T19:30:12+02:00",
+        "2023-06-07T17:30:12.123Z",
+        "2023-06-07T17:30:12.123456789Z",
+        "2023-06-07",
+        "20230607T173012Z",
+    ],
+)
+def test_item_times_are_read_as_dateutil_reads_them(value: str) -> None:
+    expected = str_to_datetime(value)
+    expected = expected.replace(tzinfo=UTC) if expected.tzinfo is None else expected
+    item = stac_item("LC09_L2SP_092068_20230607_02_T1")
+    item["properties"]["datetime"] = value
+    assert item_datetime(item) == expected.astimezone(UTC)
