@@ -6,7 +6,14 @@ in a real DAGSTER_HOME, and through the real CLI:
 - one new scene: one more item in the catalog, then `landsat-assets run`;
 - per-scene batch cost: eight more items, then `landsat-assets run`, less the no-op run,
   per scene;
-- summary refresh: the summary job alone.
+- summary refresh: the summary job alone;
+- event log per scene: the bytes the last run of scenes wrote, per scene, split into what
+  Dagster writes whatever the project does and what the project's metadata adds;
+- sensor tick: a routine tick of the scene sensor (after a first one set its cursor) that
+  finds one new scene, against a STAC API on 127.0.0.1 listing every scene of the
+  deployment and honouring `datetime` as public APIs do;
+- UI partition status: the `ndvi` partition status query through the real webserver, as
+  the UI asks it (best of 3).
 
 `python -m landsat_assets_tests.bench.growth [--sizes 100 1000 10000]` prints the table.
 """
@@ -26,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dagster import DagsterInstance, RunsFilter
+from dagster import DagsterEventType, DagsterInstance, RunsFilter, SensorResult
 from dagster._core.instance.ref import InstanceRef
 from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_END_TAG,
@@ -39,11 +46,25 @@ from landsat_assets.jobs import scene_job, summary_job
 from landsat_assets.partitions import landsat_scenes
 from landsat_assets.runner import QUIET_CONSOLE, run_pipeline
 from landsat_assets_tests.bench import verdict
-from landsat_assets_tests.bench.sensor_scale import many_items
+from landsat_assets_tests.bench.sensor_scale import (
+    PARTITION_STATUS,
+    STATUS_QUERY_TARGET_S,
+    many_items,
+)
 from landsat_assets_tests.support.catalogs import COLLECTION, add_item
-from landsat_assets_tests.support.deployment import POSTGRES_INSTANCE, dagster_home
+from landsat_assets_tests.support.deployment import (
+    POSTGRES_INSTANCE,
+    dagster_home,
+    graphql,
+    running_webserver,
+)
 from landsat_assets_tests.support.postgres import dagster_pg_url, postgres_cluster
 from landsat_assets_tests.support.scale import record_as_processed
+from landsat_assets_tests.support.stac_api import (
+    SensorHarness,
+    catalog_item_dicts,
+    serving_stac_api,
+)
 
 SIZES = (100, 1_000, 10_000)
 BATCH = 8
@@ -54,6 +75,17 @@ ONE_NEW_GROWTH_TARGET = 1.5
 PER_SCENE_GROWTH_TARGET = 1.2
 SUMMARY_TARGET_S = 10.0
 EVENT_BYTES_TARGET = 20_000
+TICK_PAGE_SIZE = 100
+
+
+@dataclass(frozen=True)
+class EventBytes:
+    """Event log bytes of one main-job run of scenes, per scene it covered."""
+
+    total: float
+    metadata: float
+    """The serialized metadata of its materializations and check results: the project's
+    part (the rest is Dagster's envelope of each event, per partition and per run)."""
 
 
 @dataclass(frozen=True)
@@ -63,8 +95,9 @@ class Growth:
     one_new_s: float
     batch_per_scene_s: float
     summary_s: float
-    event_bytes_per_scene: float
-    """Event log bytes of the last main-job run of scenes, per scene it covered."""
+    event_bytes: EventBytes
+    tick_s: float
+    status_s: float
 
 
 def catalog_of(templates_catalog: Path, folder: Path, count: int) -> tuple[Path, list[dict]]:
@@ -109,15 +142,21 @@ def _lookalike_items(templates: list[dict[str, Any]], count: int) -> list[dict[s
 
 
 def one_more(catalog: Path, templates: list[dict[str, Any]], day: int) -> None:
-    """Add a scene `day` days after the latest lookalike."""
-    (item,) = _lookalike_items(templates, 1)
+    """Add a scene acquired after every other (`newer_item`) to the static catalog."""
+    fresh = newer_item(_lookalike_items(templates, 1)[0], day)
+    add_item(catalog, fresh["id"], fresh)
+
+
+def newer_item(item: dict[str, Any], day: int) -> dict[str, Any]:
+    """A copy of a lookalike item acquired in the year 2100 + `day`: after every scene of the
+    deployment, the templates' included, and each `day` a scene of its own."""
     fresh = json.loads(
         json.dumps(item).replace(item["id"], item["id"].replace("1990", str(2100 + day)))
     )
     fresh["properties"]["datetime"] = fresh["properties"]["datetime"].replace(
         "1990", str(2100 + day)
     )
-    add_item(catalog, fresh["id"], fresh)
+    return fresh
 
 
 def timed_cli_run(env: dict[str, str], profile: Path | None = None) -> float:
@@ -181,18 +220,72 @@ def _measure(home: Path, folder: Path, scenes: int, profiles: Path | None) -> Gr
         summary = time.perf_counter() - started
         assert result.success
         event_bytes = event_bytes_per_scene(instance)
-    return Growth(scenes, no_op, one_new, (batch - no_op) / BATCH, summary, event_bytes)
+        tick = routine_tick_seconds(instance, settings, template_catalog, scenes)
+    status = partition_status_seconds(env, folder)
+    return Growth(
+        scenes, no_op, one_new, (batch - no_op) / BATCH, summary, event_bytes, tick, status
+    )
 
 
-def event_bytes_per_scene(instance: DagsterInstance) -> float:
-    """Bytes the latest run of the scene job wrote to the event log, per scene it covered."""
+def event_bytes_per_scene(instance: DagsterInstance) -> EventBytes:
+    """What the latest run of the scene job wrote to the event log, per scene it covered."""
     (run,) = instance.get_runs(filters=RunsFilter(job_name=scene_job.name), limit=1)
     first = run.tags[ASSET_PARTITION_RANGE_START_TAG]
     last = run.tags[ASSET_PARTITION_RANGE_END_TAG]
     keys = instance.get_dynamic_partitions(landsat_scenes.name)
     covered = keys.index(last) - keys.index(first) + 1
-    written = sum(len(serialize_value(entry)) for entry in instance.all_logs(run.run_id))
-    return written / covered
+    entries = instance.all_logs(run.run_id)
+    written = sum(len(serialize_value(entry)) for entry in entries)
+    metadata = sum(
+        len(serialize_value(value)) for entry in entries for value in _metadata_of(entry).values()
+    )
+    return EventBytes(written / covered, metadata / covered)
+
+
+def _metadata_of(entry: Any) -> dict[str, Any]:
+    event = entry.dagster_event
+    if event is None:
+        return {}
+    if event.is_step_materialization:
+        return dict(event.step_materialization_data.materialization.metadata)
+    if event.event_type is DagsterEventType.ASSET_CHECK_EVALUATION:
+        return dict(event.event_specific_data.metadata)
+    return {}
+
+
+def routine_tick_seconds(
+    instance: DagsterInstance, settings: dict[str, str], templates_catalog: Path, scenes: int
+) -> float:
+    """A sensor tick that finds one new scene in a STAC API listing the deployment's scenes
+    (the items `catalog_of` made) and that one, after a first tick set the cursor."""
+    templates = catalog_item_dicts(templates_catalog)
+    listed = [*templates, *many_items(templates, scenes - 2)]
+    newest = newer_item(many_items(templates, 1)[0], BATCH + 1)  # one_more used the days before
+    with serving_stac_api(listed) as api:
+        api.page_size = TICK_PAGE_SIZE
+        api.honours_datetime = True
+        sensor = SensorHarness(
+            build_definitions({**settings, "LANDSAT_STAC_URL": api.url}), instance
+        )
+        sensor.tick()
+        api.items.append(newest)
+        started = time.perf_counter()
+        result = sensor.tick()
+        seconds = time.perf_counter() - started
+    requested = len(result.run_requests or []) if isinstance(result, SensorResult) else 0
+    assert requested == 1, f"the routine tick requested {requested} runs, not 1"
+    return seconds
+
+
+def partition_status_seconds(env: dict[str, str], folder: Path) -> float:
+    """The best of three `ndvi` partition status queries through the webserver."""
+    timings = []
+    with running_webserver(env, log_path=folder / "webserver.log") as webserver:
+        for _ in range(3):
+            started = time.perf_counter()
+            graphql(f"{webserver.url}/graphql", PARTITION_STATUS, {"path": ["ndvi"]})
+            timings.append(time.perf_counter() - started)
+    return min(timings)
 
 
 def _template_catalog(folder: Path) -> Path:
@@ -205,14 +298,15 @@ def report(rows: Sequence[Growth]) -> bool:
     print("\ngrowth with the number of scenes in the deployment (64 px synthetic scenes):")
     print(
         "| scenes | no-op run | one new scene | per scene in a batch of 8 | summary refresh "
-        "| event log per scene |"
+        "| sensor tick | UI partition status | event log per scene (of it metadata) |"
     )
-    print("|---:|---:|---:|---:|---:|---:|")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
     for row in rows:
         print(
             f"| {row.scenes:,} | {row.no_op_s:.1f} s | {row.one_new_s:.1f} s | "
-            f"{row.batch_per_scene_s:.2f} s | {row.summary_s:.1f} s | "
-            f"{row.event_bytes_per_scene / 1000:.1f} KB |"
+            f"{row.batch_per_scene_s:.2f} s | {row.summary_s:.1f} s | {row.tick_s:.2f} s | "
+            f"{row.status_s:.2f} s | {row.event_bytes.total / 1000:.1f} KB "
+            f"({row.event_bytes.metadata / 1000:.1f} KB) |"
         )
     small, large = rows[0], rows[-1]
     checks = [
@@ -239,6 +333,24 @@ def report(rows: Sequence[Growth]) -> bool:
             f"{large.summary_s:.1f} s",
             f"< {SUMMARY_TARGET_S:g} s",
             large.summary_s < SUMMARY_TARGET_S,
+        ),
+        (
+            f"sensor tick, {large.scenes:,} / {small.scenes:,}",
+            f"{large.tick_s / small.tick_s:.2f}x",
+            f"<= {ONE_NEW_GROWTH_TARGET}x",
+            large.tick_s <= ONE_NEW_GROWTH_TARGET * small.tick_s,
+        ),
+        (
+            f"UI partition status at {large.scenes:,}",
+            f"{large.status_s:.2f} s",
+            f"< {STATUS_QUERY_TARGET_S:g} s",
+            large.status_s < STATUS_QUERY_TARGET_S,
+        ),
+        (
+            "event log per scene",
+            f"{large.event_bytes.total / 1000:.1f} KB",
+            f"< {EVENT_BYTES_TARGET / 1000:g} KB",
+            large.event_bytes.total < EVENT_BYTES_TARGET,
         ),
     ]
     print("\n| figure | measured | target | verdict |\n|---|---:|---:|---|")

@@ -10,6 +10,7 @@ import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -75,6 +76,9 @@ class PagedStacApi:
     pages_failed: list[int] = field(default_factory=list)
     url: str = ""
     endless: bool = False
+    honours_datetime: bool = False
+    """Whether a search's `datetime` interval narrows the items, as every public STAC API
+    does (the other filters are still ignored)."""
 
     def landing(self) -> dict[str, Any]:
         return {
@@ -110,15 +114,18 @@ class PagedStacApi:
             "links": [{"rel": "self", "href": f"{self.url}/collections/{COLLECTION_ID}"}],
         }
 
-    def page(self, number: int) -> dict[str, Any]:
+    def page(self, number: int, interval: str | None = None) -> dict[str, Any]:
+        items = self.items
+        if self.honours_datetime and interval:
+            items = [item for item in items if _within(item, interval)]
         start = number * self.page_size
-        features = [self.served(item) for item in self.items[start : start + self.page_size]]
+        features = [self.served(item) for item in items[start : start + self.page_size]]
         if self.endless:
             features = [
                 {**self.served(item), "id": f"{item['id']}_page{number}"} for item in self.items
             ]
         links = []
-        if self.endless or start + self.page_size < len(self.items):
+        if self.endless or start + self.page_size < len(items):
             links.append(
                 {
                     "rel": "next",
@@ -139,6 +146,21 @@ class PagedStacApi:
         return {**item, "assets": assets}
 
 
+def _within(item: Mapping[str, Any], interval: str) -> bool:
+    """Whether the item's datetime lies in a STAC `datetime` parameter ("a/b", "../b", "a/..",
+    or one instant), as a server reads it."""
+    moment = _instant(item["properties"]["datetime"])
+    first, _, last = interval.partition("/") if "/" in interval else (interval, "", interval)
+    return (first in ("", "..") or _instant(first) <= moment) and (
+        last in ("", "..") or moment <= _instant(last)
+    )
+
+
+def _instant(text: str) -> datetime:
+    moment = datetime.fromisoformat(text)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
 def _handler(api: PagedStacApi) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, format: str, *args: Any) -> None:
@@ -152,13 +174,13 @@ def _handler(api: PagedStacApi) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(data)
 
-        def _search(self, number: int) -> None:
+        def _search(self, number: int, interval: str | None = None) -> None:
             if number in api.failing_pages:
                 api.pages_failed.append(number)
                 self._send(503, {"code": "Unavailable", "description": "try again later"})
                 return
             api.pages_served.append(number)
-            self._send(200, api.page(number))
+            self._send(200, api.page(number, interval))
 
         def do_GET(self) -> None:
             parsed = urlparse(self.path)
@@ -184,7 +206,7 @@ def _handler(api: PagedStacApi) -> type[BaseHTTPRequestHandler]:
                 return
             length = int(self.headers.get("Content-Length") or 0)
             body = json.loads(self.rfile.read(length) or b"{}")
-            self._search(int(body.get("page", 0)))
+            self._search(int(body.get("page", 0)), body.get("datetime"))
 
     return Handler
 
