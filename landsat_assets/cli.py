@@ -177,6 +177,7 @@ def command_run(args: argparse.Namespace) -> int:
                 defs,
                 scenes_per_run=settings.scenes_per_run,
                 force=args.scene or (ALL_SCENES if args.force else None),
+                search_workers=len(os.sched_getaffinity(0)),
             )
         except OperationalError as error:
             raise instance_failure(error, home) from error

@@ -175,18 +175,22 @@ def run_pipeline(
     scenes_per_run: int,
     echo: Callable[[str], None] = print,
     force: ForcedScenes = None,
+    search_workers: int = 1,
 ) -> RunReport:
     """Search the catalog, recompute every scene that is not up to date (freshness.py) and
     those `force` names (`ALL_SCENES`: every scene found), and refresh the summary. Scenes
     another run is already materializing are left to it (inflight.py): the job waits for
-    them, then recomputes those the other run did not finish."""
+    them, then recomputes those the other run did not finish. A local catalog's item files
+    are read by `search_workers` forked processes (the CLI's own process may fork)."""
     # Storage first: a missing bucket, wrong credentials or a folder that cannot be written
     # should stop us before any work.
     defs.resources["storage"].store().check_writable()
     catalog = defs.resources["catalog"]
     echo(f"Searching {catalog.shown_source()} (collection {catalog.collection}) ...")
     bad_items: list[str] = []
-    records = catalog.search(on_bad_item=lambda error: bad_items.append(str(error)))
+    records = catalog.search(
+        on_bad_item=lambda error: bad_items.append(str(error)), workers=search_workers
+    )
     echo(f"Found {len(records)} scene(s).")
     new = register_scenes(instance, [r.scene_key for r in records])
     freshness = scene_freshness(instance, defs, records)

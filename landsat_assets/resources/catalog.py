@@ -108,10 +108,12 @@ class LandsatCatalog(ConfigurableResource):
         return str(Path(url).expanduser().resolve())
 
     def search(
-        self, *, on_bad_item: BadItemHandler | None = None, **overrides: Any
+        self, *, on_bad_item: BadItemHandler | None = None, workers: int = 1, **overrides: Any
     ) -> list[SceneRecord]:
-        """One record per scene (its newest processing version), oldest first."""
-        return search_scenes(self.source(), **self._search_arguments(on_bad_item, overrides))
+        """One record per scene (its newest processing version), oldest first; a local
+        catalog's item files read by `workers` forked processes."""
+        arguments = self._search_arguments(on_bad_item, overrides)
+        return search_scenes(self.source(), **arguments, workers=workers)
 
     def iter_search(
         self, *, on_bad_item: BadItemHandler | None = None, **overrides: Any

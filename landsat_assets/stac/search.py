@@ -9,7 +9,9 @@ make the pages smaller; the answer is the same with either backend.
 
 from __future__ import annotations
 
+import functools
 import json
+import multiprocessing
 import os
 import time
 import warnings
@@ -226,11 +228,14 @@ def iter_scenes(
     on_bad_item: BadItemHandler | None = None,
     local_roots: Sequence[Path] = (),
     limits: SearchLimits = SearchLimits(),
+    workers: int = 1,
 ) -> Iterator[SceneRecord]:
     """Scenes matching `query`, page by page, as the catalog lists them (not deduplicated).
 
     `catalog` is an http(s) URL (a STAC API, or a static catalog served over HTTP) or a local
-    catalog.json / collection.json, or the folder holding it (a path or a file:// URL).
+    catalog.json / collection.json, or the folder holding it (a path or a file:// URL); a
+    local one's item files are read by `workers` forked processes (for a process that may fork:
+    the CLI, not a code server's sensor).
     A matching item that cannot be normalized raises its `ItemError`, unless `on_bad_item`
     is given: then it is handed the error and the search goes on, so one hostile or broken
     item cannot stop a sensor or a main job from seeing every other scene. A local catalog's
@@ -247,7 +252,7 @@ def iter_scenes(
         path = Path(unquote(parsed.path)) if parsed.scheme == "file" else Path(source)
         root = _open_static(path)
         hrefs = HrefPolicy.for_catalog(str(path), local_roots)
-        records = _walk_static(root, query, label, hrefs, StacIO.default())
+        records = _walk_static(root, query, label, hrefs, StacIO.default(), workers)
     try:
         for record in records:
             budget.count_item()
@@ -271,6 +276,7 @@ def search_scenes(
     on_bad_item: BadItemHandler | None = None,
     local_roots: Sequence[Path] = (),
     limits: SearchLimits = SearchLimits(),
+    workers: int = 1,
 ) -> list[SceneRecord]:
     """One record per scene_key (the newest `version` wins, so a USGS reprocessing replaces
     the older product), sorted by acquisition time."""
@@ -282,6 +288,7 @@ def search_scenes(
         on_bad_item=on_bad_item,
         local_roots=local_roots,
         limits=limits,
+        workers=workers,
     )
     for record in records:
         kept = newest.get(record.scene_key)
@@ -393,23 +400,60 @@ def _read_page(
 
 
 def _walk_static(
-    root: pystac.Catalog, query: SceneQuery, source: str, hrefs: HrefPolicy, stac_io: StacIO
+    root: pystac.Catalog,
+    query: SceneQuery,
+    source: str,
+    hrefs: HrefPolicy,
+    stac_io: StacIO,
+    workers: int = 1,
 ) -> Iterator[SceneRecord | ItemError]:
+    """The scenes of a static catalog's item files. With `workers` > 1 the files of a large
+    local catalog are read and normalized by that many forked processes, in the catalog's
+    order: reading thousands of item files is CPU work, a few hundred microseconds each."""
     collection = _find_collection(root, query.collection, source)
-    for found in _items_of(collection, source, stac_io):
-        if isinstance(found, ItemError):
-            yield found
-            continue
-        href, item = found
-        yield from _matching_scene(item, query, source, hrefs, item_file=href)
+    files = _item_files(collection, source)
+    if workers > 1 and _is_local(root.get_self_href()):
+        read = functools.partial(_scenes_in_file, query=query, source=source, hrefs=hrefs)
+        with multiprocessing.get_context("fork").Pool(workers) as pool:
+            for found in pool.imap(read, files, chunksize=FILES_PER_TASK):
+                yield from found
+        return
+    for href in files:
+        yield from _scenes_in_file(href, query, source, hrefs, stac_io)
 
 
-def _items_of(
-    catalog: pystac.Catalog, source: str, stac_io: StacIO
-) -> Iterator[tuple[str, dict[str, Any]] | ItemError]:
-    """Every item below `catalog` as its file's href and JSON, each read on its own with
-    `stac_io` (plain JSON: the records are made from dicts, as from a search page). A file
-    that cannot be read or is not JSON is an `ItemError` naming it, and the walk goes on."""
+FILES_PER_TASK = 256
+"""Item files a worker reads per task: large enough that handing tasks out costs little."""
+
+
+def _is_local(href: str | None) -> bool:
+    return href is not None and href.startswith("/")
+
+
+def _scenes_in_file(
+    href: str,
+    query: SceneQuery,
+    source: str,
+    hrefs: HrefPolicy,
+    stac_io: StacIO | None = None,
+) -> list[SceneRecord | ItemError]:
+    """The scene of one item file (none when it does not match the query), or the
+    `ItemError` saying why the file cannot give one. A local file needs no `stac_io`."""
+    try:
+        item = _read_json(href, stac_io)
+    except APIError as error:
+        raise _api_error(source, error) from error
+    except _READ_ERRORS as error:
+        return [ItemError(f"catalog {source}: item file {href} cannot be read: {error}")]
+    if not isinstance(item, dict):
+        return [ItemError(f"catalog {source}: item file {href} is not a JSON object")]
+    return list(_matching_scene(item, query, source, hrefs, item_file=href))
+
+
+def _item_files(catalog: pystac.Catalog, source: str) -> Iterator[str]:
+    """The href of every item file below `catalog`, each resolved against the catalog's own
+    href once (a link's get_absolute_href() scans the catalog's links for "self": quadratic
+    in items)."""
     try:
         links = catalog.get_links(pystac.RelType.ITEM)
         children = list(catalog.get_children())
@@ -417,32 +461,21 @@ def _items_of(
         raise _api_error(source, error) from error
     except _READ_ERRORS as error:
         raise CatalogError(f"catalog {source}: cannot read {catalog.id}: {error}") from error
-    # Each link resolved against the catalog's own href, looked up once: a link's
-    # get_absolute_href() scans the catalog's links for "self", quadratic in items.
     base = catalog.get_self_href()
     for link in links:
-        href = resolve_href(link.href, base) if base else link.href
-        try:
-            item = _read_json(href, stac_io)
-        except APIError as error:
-            raise _api_error(source, error) from error
-        except _READ_ERRORS as error:
-            yield ItemError(f"catalog {source}: item file {href} cannot be read: {error}")
-            continue
-        if not isinstance(item, dict):
-            yield ItemError(f"catalog {source}: item file {href} is not a JSON object")
-            continue
-        yield href, item
+        yield resolve_href(link.href, base) if base else link.href
     for child in children:
-        yield from _items_of(child, source, stac_io)
+        yield from _item_files(child, source)
 
 
-def _read_json(href: str, stac_io: StacIO) -> Any:
+def _read_json(href: str, stac_io: StacIO | None) -> Any:
     """A catalog file's JSON: a local file read directly (pystac's reader parses its href as a
     URL first, a tenth of a 10,000-item search), anything else through `stac_io`."""
-    if href.startswith("/"):
+    if _is_local(href):
         with open(href, "rb") as file:
             return orjson.loads(file.read())
+    if stac_io is None:
+        raise ValueError(f"{href} is not a local file")
     return stac_io.read_json(href)
 
 

@@ -21,7 +21,9 @@ import pytest
 import shapely
 import shapely.geometry
 
+from landsat_assets.demo.catalog import build_demo_catalog
 from landsat_assets.errors import CatalogError, ItemError
+from landsat_assets.stac import search as search_module
 from landsat_assets.stac.aoi import Aoi, load_aoi
 from landsat_assets.stac.scene import SceneRecord
 from landsat_assets.stac.search import HTTP_RETRIES, SceneQuery, iter_scenes, search_scenes
@@ -411,3 +413,27 @@ def test_query_normalizes_times_and_platforms() -> None:
             {"op": "=", "args": [{"property": "platform"}, "LANDSAT_9"]},
         ],
     }
+
+
+def test_forked_workers_find_what_one_process_finds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A local catalog read by two forked processes, in tasks of three files: the same
+    records and the same bad-item messages, in the same order, as read in this process."""
+    catalog = build_demo_catalog(tmp_path / "catalog", size=32, dates=6)
+    broken = sorted((catalog.parent).glob("*/*/*.json"))[4]
+    broken.write_text("{ not json")
+    monkeypatch.setattr(search_module, "FILES_PER_TASK", 3)
+
+    def found(workers: int) -> tuple[list[SceneRecord], list[str]]:
+        bad: list[str] = []
+        records = list(
+            iter_scenes(
+                catalog, SceneQuery(), on_bad_item=lambda e: bad.append(str(e)), workers=workers
+            )
+        )
+        return records, bad
+
+    alone, forked = found(1), found(2)
+    assert forked == alone
+    assert len(alone[0]) == 11 and len(alone[1]) == 1 and broken.name in alone[1][0]
