@@ -3,13 +3,15 @@
 It stands in for an imagery archive in the AOI benchmark: GDAL's /vsicurl/ reads COGs with
 HEAD and `Range: bytes=a-b` requests, and the count says how much an AOI read really pulls.
 Single ranges only (what GDAL sends with its default settings); no directory listings, as
-an object store has none. Binds 127.0.0.1 only.
+an object store has none. Binds 127.0.0.1 only. `delay_s` holds every answer back that long,
+for the round trip to a cloud archive (none by default).
 """
 
 from __future__ import annotations
 
 import re
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -40,9 +42,11 @@ class Traffic:
 class RangeServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, delay_s: float = 0.0) -> None:
         super().__init__(("127.0.0.1", 0), RangeRequestHandler)
         self.root = root.resolve()
+        # Seconds each request waits before it is answered (the latency of a remote archive).
+        self.delay_s = delay_s
         self.traffic = Traffic()
 
     @property
@@ -59,6 +63,9 @@ class RangeRequestHandler(BaseHTTPRequestHandler):
         """Silent: the traffic record is the log."""
 
     def _file(self) -> Path | None:
+        """The served file the request names, after the server's delay; None if there is none."""
+        if self.server.delay_s > 0:
+            time.sleep(self.server.delay_s)
         relative = unquote(urlsplit(self.path).path).lstrip("/")
         candidate = (self.server.root / relative).resolve()
         if not candidate.is_relative_to(self.server.root) or not candidate.is_file():
@@ -70,11 +77,12 @@ class RangeRequestHandler(BaseHTTPRequestHandler):
         if path is None:
             self._not_found()
             return
+        # Recorded before the answer, so a client that has its answer finds it counted.
+        self.server.traffic.record("HEAD", self.path, 0, -1, 0)
         self.send_response(HTTPStatus.OK)
         self.send_header("Content-Length", str(path.stat().st_size))
         self.send_header("Accept-Ranges", "bytes")
         self.end_headers()
-        self.server.traffic.record("HEAD", self.path, 0, -1, 0)
 
     def do_GET(self) -> None:
         path = self._file()
@@ -102,6 +110,7 @@ class RangeRequestHandler(BaseHTTPRequestHandler):
         with path.open("rb") as handle:
             handle.seek(first)
             body = handle.read(last - first + 1)
+        self.server.traffic.record("GET", self.path, first, last, len(body))
         self.send_response(status)
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Accept-Ranges", "bytes")
@@ -109,7 +118,6 @@ class RangeRequestHandler(BaseHTTPRequestHandler):
             self.send_header("Content-Range", f"bytes {first}-{last}/{size}")
         self.end_headers()
         self.wfile.write(body)
-        self.server.traffic.record("GET", self.path, first, last, len(body))
 
     def _not_found(self) -> None:
         self.send_response(HTTPStatus.NOT_FOUND)
@@ -118,7 +126,8 @@ class RangeRequestHandler(BaseHTTPRequestHandler):
 
 
 @contextmanager
-def serve_directory(root: Path) -> Iterator[RangeServer]:
-    """Serve `root` on 127.0.0.1 (a free port) in a thread; always shut down on exit."""
-    with serving_in_thread(RangeServer(root), "range-server") as server:
+def serve_directory(root: Path, delay_s: float = 0.0) -> Iterator[RangeServer]:
+    """Serve `root` on 127.0.0.1 (a free port) in a thread, each request answered after
+    `delay_s` seconds; always shut down on exit."""
+    with serving_in_thread(RangeServer(root, delay_s), "range-server") as server:
         yield server

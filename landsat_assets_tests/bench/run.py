@@ -14,11 +14,12 @@ Then a 10 km AOI is cut from the same scene served over HTTP by `range_server.py
 are compared with the compressed size of the tiles under the AOI window plus the headers.
 
 Then every demo scene goes through Dagster and through a plain loop (backfill overhead), and
-the scene sensor ticks over 10,000 new items while the webserver answers the status of 10,000
-partitions (sensor and UI scale).
+so do a few full-size scenes read over HTTP with 30 ms per request for a 10 km AOI
+(`remote_backfill.py`, the realistic workload); the scene sensor ticks over 10,000 new items
+while the webserver answers the status of 10,000 partitions (sensor and UI scale).
 
 Usage: python -m landsat_assets_tests.bench.run [--repeat N] [--skip-aoi] [--skip-backfill]
-       [--skip-sensor]
+       [--skip-remote-backfill] [--skip-sensor]
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ from landsat_assets.stac.scene import (
     VALID_SR_DN_MAX,
     VALID_SR_DN_MIN,
 )
-from landsat_assets_tests.bench import fields, growth, verdict
+from landsat_assets_tests.bench import fields, growth, remote_backfill, verdict
 from landsat_assets_tests.bench.backfill import (
     demo_catalog,
     measure_backfill_overhead,
@@ -661,6 +662,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--skip-backfill", action="store_true", help="skip the backfill-overhead measurement"
     )
     parser.add_argument(
+        "--skip-remote-backfill",
+        action="store_true",
+        help="skip the backfill overhead on full-size scenes over HTTP (10 km AOI, 30 ms)",
+    )
+    parser.add_argument(
         "--skip-sensor",
         action="store_true",
         help="skip the 10,000-item sensor tick and the 10,000-partition status query",
@@ -688,7 +694,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"  {key}: {value}")
     chosen = methods(include_gdal_calc)
     correct = True
-    for bench_scene in (scene, ensure_textured_scene(scene)):
+    textured = ensure_textured_scene(scene)
+    for bench_scene in (scene, textured):
         print(
             f"\n{bench_scene.name} scene: timing {len(chosen)} methods x {args.repeat} runs "
             f"on {bench_scene.red.parent} ..."
@@ -700,6 +707,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         report_aoi(measure_aoi_read(scene))
     if not args.skip_backfill:
         correct &= report_backfill(measure_backfill_overhead(OUT_DIR))
+    if not args.skip_remote_backfill:
+        timing = remote_backfill.measure_remote_backfill(
+            OUT_DIR, remote_backfill.scene_bands(textured), aoi_geometry(textured)
+        )
+        correct &= remote_backfill.report_remote_backfill(timing)
     if not args.skip_sensor:
         with tempfile.TemporaryDirectory(dir=OUT_DIR) as scratch:
             tick = measure_tick_in_own_process(demo_catalog(OUT_DIR), Path(scratch) / "storage")

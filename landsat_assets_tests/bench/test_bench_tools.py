@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -55,6 +56,19 @@ def test_range_server_serves_byte_ranges_and_counts_them(tmp_path: Path) -> None
         url = server.url
     with pytest.raises(urllib.error.URLError):
         fetch(f"{url}/band.TIF")
+
+
+def test_range_server_holds_every_answer_back_by_its_delay(tmp_path: Path) -> None:
+    (tmp_path / "band.TIF").write_bytes(b"0123456789")
+    delay_s = 0.2
+    requests = (("HEAD", None, b""), ("GET", "bytes=2-5", b"2345"), ("GET", None, b"0123456789"))
+    with serve_directory(tmp_path, delay_s=delay_s) as server:
+        for method, byte_range, expected in requests:
+            started = time.perf_counter()
+            body = fetch(f"{server.url}/band.TIF", method=method, byte_range=byte_range)[2]
+            assert time.perf_counter() - started >= delay_s
+            assert body == expected
+        assert len(server.traffic.requests) == len(requests)
 
 
 def test_gdal_reads_a_window_through_the_range_server(tmp_path: Path) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -64,3 +64,18 @@ def one_day_env(moment: datetime) -> dict[str, str]:
         "LANDSAT_START_DATE": day.isoformat(),
         "LANDSAT_END_DATE": (day + timedelta(days=1)).isoformat(),
     }
+
+
+def catalog_of_items(template: Path, folder: Path, items: Sequence[dict[str, Any]]) -> Path:
+    """A new catalog in `folder` with the catalog and collection of `template` (a catalog.json)
+    listing `items` alone, each in its own folder as `add_item` writes it; returns its
+    catalog.json."""
+    catalog_json = folder / "catalog.json"
+    (folder / COLLECTION).mkdir(parents=True)
+    shutil.copyfile(template, catalog_json)
+    collection = json.loads((template.parent / COLLECTION / "collection.json").read_text())
+    collection["links"] = [link for link in collection["links"] if link["rel"] != "item"]
+    (folder / COLLECTION / "collection.json").write_text(json.dumps(collection))
+    for item in items:
+        add_item(catalog_json, item["id"], item)
+    return catalog_json
