@@ -11,16 +11,22 @@ from landsat_assets.stac.scene import validate_scene_key
 landsat_scenes = DynamicPartitionsDefinition(name="landsat_scenes")
 
 
+FEW_KEYS = 100
+"""Up to this many keys are looked up one by one, so that a sensor tick's few new scenes do not
+list a deployment's 10,000 registered ones; more are checked against one such listing."""
+
+
 def new_scene_keys(instance: DagsterInstance, keys: Iterable[str]) -> list[str]:
     """Validated keys not yet registered, in the given order, without duplicates."""
-    known = set(instance.get_dynamic_partitions(landsat_scenes.name))
-    fresh: list[str] = []
-    for key in keys:
+    wanted = list(dict.fromkeys(keys))
+    for key in wanted:
         validate_scene_key(key)
-        if key not in known:
-            known.add(key)
-            fresh.append(key)
-    return fresh
+    if len(wanted) <= FEW_KEYS:
+        return [
+            key for key in wanted if not instance.has_dynamic_partition(landsat_scenes.name, key)
+        ]
+    known = set(instance.get_dynamic_partitions(landsat_scenes.name))
+    return [key for key in wanted if key not in known]
 
 
 def register_scenes(instance: DagsterInstance, keys: Iterable[str]) -> list[str]:
