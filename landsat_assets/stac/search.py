@@ -412,7 +412,8 @@ def _walk_static(
     order: reading thousands of item files is CPU work, a few hundred microseconds each."""
     collection = _find_collection(root, query.collection, source)
     files = _item_files(collection, source)
-    if workers > 1 and _is_local(root.get_self_href()):
+    large = len(collection.get_links(pystac.RelType.ITEM)) >= FORK_FROM_FILES
+    if workers > 1 and large and _is_local(root.get_self_href()):
         read = functools.partial(_scenes_in_file, query=query, source=source, hrefs=hrefs)
         with multiprocessing.get_context("fork").Pool(workers) as pool:
             for found in pool.imap(read, files, chunksize=FILES_PER_TASK):
@@ -424,6 +425,9 @@ def _walk_static(
 
 FILES_PER_TASK = 256
 """Item files a worker reads per task: large enough that handing tasks out costs little."""
+FORK_FROM_FILES = 1_000
+"""Item files a collection lists at least before worker processes are started for it (a
+tenth of a second or more of reading)."""
 
 
 def _is_local(href: str | None) -> bool:

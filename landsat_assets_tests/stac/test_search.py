@@ -424,6 +424,15 @@ def test_forked_workers_find_what_one_process_finds(
     broken = sorted((catalog.parent).glob("*/*/*.json"))[4]
     broken.write_text("{ not json")
     monkeypatch.setattr(search_module, "FILES_PER_TASK", 3)
+    monkeypatch.setattr(search_module, "FORK_FROM_FILES", 10)
+    pools: list[str] = []
+    get_context = search_module.multiprocessing.get_context
+
+    def counted(method: str) -> Any:
+        pools.append(method)
+        return get_context(method)
+
+    monkeypatch.setattr(search_module.multiprocessing, "get_context", counted)
 
     def found(workers: int) -> tuple[list[SceneRecord], list[str]]:
         bad: list[str] = []
@@ -435,5 +444,6 @@ def test_forked_workers_find_what_one_process_finds(
         return records, bad
 
     alone, forked = found(1), found(2)
+    assert pools == ["fork"]
     assert forked == alone
     assert len(alone[0]) == 11 and len(alone[1]) == 1 and broken.name in alone[1][0]
