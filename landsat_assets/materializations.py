@@ -95,12 +95,13 @@ def latest_product_facts(
     wanted = set(keys)
     # Many keys are asked for by the whole asset: thousands of bound variables cost more to
     # send and plan than the rows of partitions not asked for.
+    by_asset = len(wanted) > LOOKUP_BATCH
     latest = instance.get_latest_storage_id_by_partition(
         asset_key,
         DagsterEventType.ASSET_MATERIALIZATION,
-        partitions=wanted if len(wanted) <= LOOKUP_BATCH else None,
+        partitions=None if by_asset else wanted,
     )
-    if len(wanted) > LOOKUP_BATCH:
+    if by_asset:
         latest = {key: sid for key, sid in latest.items() if key in wanted}
     memo = _Memo.load(instance, asset_key)
     if latest and max(latest.values()) < memo.high_water():

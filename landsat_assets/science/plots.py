@@ -29,9 +29,9 @@ from landsat_assets.science.qa import MASK_CLASS_COLOURS
 from landsat_assets.science.status import SceneStatus
 
 
-def _png(figure: plt.Figure) -> bytes:
+def _png(figure: plt.Figure, *, transparent: bool = True) -> bytes:
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=100, transparent=True, bbox_inches="tight")
+    figure.savefig(buffer, format="png", dpi=100, transparent=transparent, bbox_inches="tight")
     plt.close(figure)
     return buffer.getvalue()
 
@@ -48,10 +48,7 @@ def draw_mask_legend() -> bytes:
     handles.append(Patch(facecolor="none", edgecolor="#444", linestyle="--", label="outside AOI"))
     axes.legend(handles=handles, loc="center", fontsize=8, frameon=False)
     figure.patch.set_facecolor("white")
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
-    plt.close(figure)
-    return fewer_colours(buffer.getvalue())
+    return fewer_colours(_png(figure, transparent=False))
 
 
 def draw_ndvi_colour_bar() -> bytes:
