@@ -12,7 +12,15 @@ from hypothesis.extra.numpy import arrays
 
 from landsat_assets.science import qa
 from landsat_assets.science.blocks import BandSource, ScaledBand
-from landsat_assets.science.indices import INDICES, bands_for, block_indices, parse_indices
+from landsat_assets.science.indices import (
+    INDICES,
+    NDVI,
+    bands_for,
+    block_indices,
+    dns_match_reflectance,
+    normalized_difference_of_dns,
+    parse_indices,
+)
 from landsat_assets.science.ndvi import SATURATED_COUNT_TAG, write_index_raster
 from landsat_assets.science.radsat import unusable_bits
 from landsat_assets.stac.scene import USGS_SR_OFFSET, USGS_SR_SCALE
@@ -175,3 +183,70 @@ def test_a_multi_index_raster_holds_each_index_and_its_statistics(tmp_path):
             assert statistics[f"{index.name}_median"] == float(np.median(valid))
             assert out.tags(number)[SATURATED_COUNT_TAG] == str(result.saturated[index.name])
             assert math.isclose(float(out.tags(number)["STATISTICS_MEAN"]), valid.mean())
+
+
+def float64_normalized_difference(first, second, scale, offset):
+    """(a - b) / (a + b) written out in float64 from reflectances, rounded once to float32;
+    NaN unless both DNs are in the valid range and the denominator is positive."""
+    a = first.astype(np.float64) * scale + offset
+    b = second.astype(np.float64) * scale + offset
+    valid = (first >= 7273) & (first <= 43636) & (second >= 7273) & (second <= 43636)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        values = ((a - b) / (a + b)).astype(np.float32)
+    return np.where(valid & (a + b > 0), values, np.float32(np.nan))
+
+
+def assert_matches_float64(got, expected):
+    assert got.dtype == np.float32
+    assert np.array_equal(np.isnan(got), np.isnan(expected))
+    valid = ~np.isnan(expected)
+    difference = np.abs(got[valid].astype(np.float64) - expected[valid])
+    assert np.all(difference <= 1e-6)
+
+
+# Dark pixels have the smallest denominators: with USGS's scale and offset, a + b is
+# 1.5e-5 at red = NIR = 7273 and the index there swings by 0.6 per DN.
+dark_or_any_dn = st.one_of(
+    st.integers(0, 65535), st.integers(7273, 7400), st.integers(43500, 43636)
+)
+scales_and_offsets = st.one_of(
+    st.just(USGS),
+    st.tuples(st.floats(1e-6, 1e-2), st.floats(-1.0, 1.0)),
+    # offsets that put the reflectance of the lowest valid DN near zero, either side of the
+    # margin `dns_match_reflectance` asks for
+    st.tuples(st.floats(1e-5, 1e-4), st.floats(-1e-6, 1e-6)).map(
+        lambda pair: (pair[0], -7273 * pair[0] * (1 - pair[1]))
+    ),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    arrays(np.uint16, (16, 16), elements=dark_or_any_dn),
+    arrays(np.uint16, (16, 16), elements=dark_or_any_dn),
+    scales_and_offsets,
+)
+def test_normalized_differences_match_the_float64_reflectance_formula(red, nir, scale):
+    """Whichever way `block_indices` computes NDVI for this scale and offset (from the DNs
+    where `dns_match_reflectance` allows, from float64 reflectances elsewhere), it equals
+    the formula written out in float64 to 1e-6, and the DN way to one float32 step."""
+    clear = np.full(red.shape, CLEAR, dtype=np.uint16)
+    lookup = qa.usable_lookup(qa.DEFAULT_USABLE_CLASSES)
+    scales = dict.fromkeys(("red", "nir08"), scale)
+    got = block_indices([NDVI], {"red": red, "nir08": nir}, scales, clear, lookup).values["ndvi"]
+    expected = float64_normalized_difference(nir, red, *scale)
+    assert_matches_float64(got, expected)
+    if dns_match_reflectance(*scale):
+        valid = ~np.isnan(expected)
+        assert np.all(np.abs(got[valid] - expected[valid]) <= np.abs(np.spacing(expected[valid])))
+
+
+def test_every_pair_of_dark_dns_matches_the_float64_formula():
+    """All 90,000 pairs of the 300 darkest valid DNs, where denominators are smallest."""
+    assert dns_match_reflectance(*USGS)
+    dark = np.arange(7273, 7573, dtype=np.uint16)
+    red, nir = (grid.copy() for grid in np.meshgrid(dark, dark))
+    got = normalized_difference_of_dns(nir, red, *USGS)
+    expected = float64_normalized_difference(nir, red, *USGS)
+    assert_matches_float64(got, expected)
+    assert np.array_equal(got, expected)
