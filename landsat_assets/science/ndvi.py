@@ -26,6 +26,7 @@ from landsat_assets.science.indices import (
     SpectralIndex,
 )
 from landsat_assets.science.masks import ClassCounts, MaskSummary
+from landsat_assets.science.spill import DEFAULT_BUDGET_BYTES
 from landsat_assets.science.statistics import IndexStatistics, statistics_tags
 from landsat_assets.science.status import SceneStatus, SceneVerdict, decide_scene_status
 from landsat_assets.science.windows import block_windows
@@ -93,7 +94,10 @@ def write_index_raster(
         }
     windows = list(block_windows(profile["height"], profile["width"]))
     counts = ClassCounts()
-    statistics = {index.name: IndexStatistics() for index in indices}
+    # The indices share one budget for the valid values their medians keep aside.
+    statistics = {
+        index.name: IndexStatistics(DEFAULT_BUDGET_BYTES // len(indices)) for index in indices
+    }
     saturated = dict.fromkeys(statistics, 0)
     with reading(scene), cog_draft(out, profile, INDEX_COG) as draft:
         with draft.writer() as dst:
@@ -128,17 +132,8 @@ def write_index_raster(
         if verdict.status is not SceneStatus.PROCESSED:
             draft.discard()
         else:
-            for number, index in enumerate(indices, start=1):
-                median = statistics[index.name].median_from(
-                    values
-                    for _w, values in process_blocks(
-                        [BandSource(str(draft.path), number)],
-                        windows,
-                        lambda _w, arrays: arrays[0],
-                        workers=workers,
-                    )
-                )
-                summaries[index.name] = statistics[index.name].as_dict(median, index.name)
+            for name, index_statistics in statistics.items():
+                summaries[name] = index_statistics.as_dict(index_statistics.median(), name)
             with draft.updater() as dst:
                 dst.update_tags(
                     **{SATURATION_TAG: _saturation_note(applied=radsat_source is not None)}

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from landsat_assets.science.spill import DEFAULT_BUDGET_BYTES, SpilledChunks
 
 
 def _sortable_keys(values: np.ndarray) -> np.ndarray:
@@ -18,7 +20,8 @@ def _sortable_keys(values: np.ndarray) -> np.ndarray:
 
 def _raw_high_for_key_high() -> np.ndarray:
     """For each high 16 bits of a sort key, the high 16 bits of the float32 it comes from:
-    the histogram is counted on the raw bits (no per-pixel key) and reordered once."""
+    the histogram is counted on the raw bits (no per-pixel key) and reordered once, when the
+    median is asked for."""
     key_high = np.arange(65536, dtype=np.int64)
     return np.where(key_high >= 0x8000, key_high & 0x7FFF, 0xFFFF - key_high)
 
@@ -35,18 +38,37 @@ def _key_to_float(key: int) -> float:
 class IndexStatistics:
     """Count, mean, std (population), min, max and exact median of an index's valid values.
 
-    Mean and variance are merged block by block (Chan et al.), and the median is an
-    exact radix select over the float32 bit patterns: one 65,536-bin histogram while
-    blocks stream by, then `median_from` re-reads only the values in the bins that
-    hold the middle ranks. Memory stays at a few hundred kB whatever the scene size.
+    Mean and variance are merged block by block (Chan et al.), and the median is an exact
+    radix select over the float32 bit patterns: one 65,536-bin histogram of the high 16 bits
+    while blocks stream by, then `median` goes once over the valid values, kept aside as they
+    came (`SpilledChunks`: in memory up to `budget_bytes`, in an anonymous scratch file
+    beyond), and counts the low 16 bits of those in the bins that hold the middle ranks.
+    Reading the values back from the written raster instead cost 0.1-0.6 s of CPU per
+    full-scene NDVI for the GDAL reads and the NaN filtering (docs/performance.md).
     """
 
+    budget_bytes: int = DEFAULT_BUDGET_BYTES
+    """Valid values held in memory; beyond, they go to a scratch file until `median`."""
     count: int = 0
     mean: float = 0.0
     m2: float = 0.0
     minimum: float = float("inf")
     maximum: float = float("-inf")
-    high_histogram: np.ndarray = field(default_factory=lambda: np.zeros(65536, dtype=np.int64))
+    raw_high_histogram: np.ndarray = field(default_factory=lambda: np.zeros(65536, dtype=np.int64))
+    """Values per high 16 bits of their float32 bit pattern."""
+    kept: SpilledChunks = field(init=False, repr=False)
+    """The valid values, under consecutive group numbers (a new one after every
+    `group_values` values), so that `median` reads them back a group at a time."""
+
+    def __post_init__(self) -> None:
+        self.kept = SpilledChunks(self.budget_bytes)
+
+    @property
+    def group_values(self) -> int:
+        """Values per group of `kept`: a quarter of the budget, so that reading one back
+        holds little beyond the budget (a group also takes the rest of the block that
+        crosses its end)."""
+        return max(1, self.budget_bytes // 16)
 
     def add(self, block: np.ndarray) -> None:
         values = block[~np.isnan(block)]
@@ -62,23 +84,13 @@ class IndexStatistics:
         delta = block_mean - self.mean
         self.mean += delta * n / total
         self.m2 += block_m2 + delta * delta * self.count * n / total
+        self.kept.append(self.count // self.group_values, values)
         self.count = total
         self.minimum = min(self.minimum, float(values.min()))
         self.maximum = max(self.maximum, float(values.max()))
-        raw_high = np.bincount(values.view(np.uint32) >> np.uint32(16), minlength=65536)
-        self.high_histogram += raw_high[_RAW_HIGH_FOR_KEY_HIGH]
-
-    def merge(self, other: IndexStatistics) -> None:
-        if other.count == 0:
-            return
-        total = self.count + other.count
-        delta = other.mean - self.mean
-        self.mean += delta * other.count / total
-        self.m2 += other.m2 + delta * delta * self.count * other.count / total
-        self.count = total
-        self.minimum = min(self.minimum, other.minimum)
-        self.maximum = max(self.maximum, other.maximum)
-        self.high_histogram += other.high_histogram
+        self.raw_high_histogram += np.bincount(
+            values.view(np.uint32) >> np.uint32(16), minlength=65536
+        )
 
     @property
     def std(self) -> float:
@@ -90,15 +102,24 @@ class IndexStatistics:
 
     def high_bins_for(self, ranks: tuple[int, ...]) -> dict[int, int]:
         """For each rank, the high 16-bit bin holding it, mapped to that bin's first rank."""
-        cumulative = np.cumsum(self.high_histogram)
+        cumulative = np.cumsum(self.raw_high_histogram[_RAW_HIGH_FOR_KEY_HIGH])
         bins: dict[int, int] = {}
         for rank in ranks:
             high = int(np.searchsorted(cumulative, rank, side="right"))
             bins[high] = int(cumulative[high - 1]) if high else 0
         return bins
 
-    def median_from(self, blocks) -> float:
-        """The exact median, given a second pass over the same blocks of values."""
+    def median(self) -> float:
+        """The exact median of every value added, from the values kept aside, which are
+        dropped afterwards (a second call finds none)."""
+        try:
+            return self._median_of(
+                self.kept.values(group) for group in range(-(-self.count // self.group_values))
+            )
+        finally:
+            self.kept.close()
+
+    def _median_of(self, chunks: Iterable[np.ndarray]) -> float:
         if self.count == 0:
             return float("nan")
         ranks = self.median_ranks()
@@ -109,11 +130,8 @@ class IndexStatistics:
         first = _key_to_float(min(bins) << 16)
         last = _key_to_float((max(bins) << 16) | 0xFFFF)
         bounded = not (math.isnan(first) or math.isnan(last))
-        for block in blocks:
-            if bounded:
-                values = block[(block >= first) & (block <= last)]
-            else:
-                values = block[~np.isnan(block)]
+        for chunk in chunks:
+            values = chunk[(chunk >= first) & (chunk <= last)] if bounded else chunk
             if values.size == 0:
                 continue
             keys = _sortable_keys(values)

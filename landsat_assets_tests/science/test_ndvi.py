@@ -12,6 +12,7 @@ from landsat_assets.science import qa
 from landsat_assets.science.blocks import BandSource
 from landsat_assets.science.indices import NDVI, block_indices
 from landsat_assets.science.ndvi import write_ndvi
+from landsat_assets.science.spill import DEFAULT_BUDGET_BYTES
 from landsat_assets.science.statistics import IndexStatistics
 from landsat_assets.stac.scene import USGS_SR_OFFSET, USGS_SR_SCALE
 from landsat_assets_tests.support.rasters import reference_ndvi, synthetic_scene, write_band
@@ -47,14 +48,17 @@ def test_ndvi_block_matches_definition(red, nir, qa_pixel):
         elements=st.one_of(st.floats(-1, 1, width=32), st.just(np.float32(np.nan))),
     ),
     st.integers(1, 7),
+    st.sampled_from([DEFAULT_BUDGET_BYTES, 64]),
 )
-def test_streaming_statistics_equal_numpy(values, chunks):
+def test_streaming_statistics_equal_numpy(values, chunks, budget_bytes):
+    """Also with a budget of 16 values, which sends the kept values to the scratch file and
+    reads them back in groups of 4."""
     blocks = np.array_split(values, chunks)
-    statistics = IndexStatistics()
+    statistics = IndexStatistics(budget_bytes)
     for block in blocks:
         statistics.add(block)
     valid = values[~np.isnan(values)]
-    median = statistics.median_from(blocks)
+    median = statistics.median()
     if valid.size == 0:
         assert statistics.count == 0 and np.isnan(median)
         return
