@@ -52,7 +52,14 @@ test: $(INSTALLED)
 	$(VENV)/bin/ruff check landsat_assets landsat_assets_tests
 	$(VENV)/bin/pytest
 
+# The bench times `gdal_calc.py` beside the project: Debian's GDAL tools provide it (they run
+# under /usr/bin/python3), installed here when missing, as .ci/run installs Chromium.
 bench: $(INSTALLED)
+	@if ! command -v gdal_calc.py >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then \
+	  as_root=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
+	  $$as_root apt-get update && \
+	  $$as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y gdal-bin python3-gdal; \
+	fi
 	$(PY) -m landsat_assets_tests.bench.run
 
 clean:
