@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from landsat_assets_tests.support.ordering import longest_modules_first
 from landsat_assets_tests.support.realworld import REALWORLD, skip_without_samples
 
 if TYPE_CHECKING:
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     skip_without_samples(items)
+    longest_modules_first(items)
 
 
 @pytest.fixture

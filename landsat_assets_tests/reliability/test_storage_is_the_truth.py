@@ -46,11 +46,16 @@ def recomputed(report: RunReport) -> set[str]:
 
 @pytest.fixture
 def first(instance: DagsterInstance, env: dict[str, str]) -> RunReport:
+    """A first run that made every scene's products (each test then changes one thing)."""
     report, _lines = run(instance, env)
     assert len(report.found) >= 3 and recomputed(report) == {r.scene_key for r in report.found}
+    return report
+
+
+def test_an_unchanged_deployment_recomputes_nothing(instance, env, first):
     again, lines = run(instance, env)
     assert recomputed(again) == set(), lines
-    return report
+    assert sorted(again.up_to_date) == sorted(r.scene_key for r in first.found)
 
 
 def test_a_changed_aoi_recomputes_every_scene_and_says_why(instance, env, first):
