@@ -5,7 +5,7 @@ Reflectance is DN * scale + offset, computed in float64 and each index rounded o
 float32, so values do not depend on block size or thread count. A normalized difference of two
 bands with the same scale and offset skips the reflectances: (a - b) / (a + b) is
 (A - B) / (A + B + 2 offset / scale) in DNs A and B, with the numerator exact in float32 and
-one float64 addition in the denominator (`normalized_difference_of_dns`, about 0.3 s less CPU
+one float64 addition in the denominator (`normalized_difference_of_dns`, 0.3-0.5 s less CPU
 per full-scene NDVI; docs/performance.md). Where `dns_match_reflectance` holds, both ways
 agree to 4e-10 before the rounding to float32, so their float32 values differ by at most one
 float32 step (6e-8 for an index below 1 in size), and only where the exact value lies within
