@@ -111,8 +111,8 @@ class IndexStatistics:
         return bins
 
     def median(self) -> float:
-        """The exact median of every value added, from the values kept aside, which are
-        dropped afterwards (a second call finds none)."""
+        """The exact median of every value added, from the values kept aside, which it then
+        drops to free their memory: call it once, after the last `add`."""
         try:
             return self._median_of(
                 self.kept.values(group) for group in range(-(-self.count // self.group_values))
