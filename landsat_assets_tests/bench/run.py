@@ -15,11 +15,14 @@ are compared with the compressed size of the tiles under the AOI window plus the
 
 Then every demo scene goes through Dagster and through a plain loop (backfill overhead), and
 so do a few full-size scenes read over HTTP with 30 ms per request for a 10 km AOI
-(`remote_backfill.py`, the realistic workload); the scene sensor ticks over 10,000 new items
-while the webserver answers the status of 10,000 partitions (sensor and UI scale).
+(`remote_backfill.py`, the realistic workload); Dagster's own cost per scene is measured for
+the shipped shape of five steps and for one multi-asset step (`step_shapes.py`); the scene
+sensor ticks over 10,000 new items while the webserver answers the status of 10,000 partitions
+(sensor and UI scale); per-field statistics; and the growth table of deployments of 100, 1,000
+and 10,000 scenes (`growth.py`).
 
 Usage: python -m landsat_assets_tests.bench.run [--repeat N] [--skip-aoi] [--skip-backfill]
-       [--skip-remote-backfill] [--skip-sensor]
+       [--skip-remote-backfill] [--skip-shapes] [--skip-sensor] [--skip-fields] [--skip-growth]
 """
 
 from __future__ import annotations
@@ -52,7 +55,7 @@ from landsat_assets.stac.scene import (
     VALID_SR_DN_MAX,
     VALID_SR_DN_MIN,
 )
-from landsat_assets_tests.bench import fields, growth, remote_backfill, verdict
+from landsat_assets_tests.bench import fields, growth, remote_backfill, step_shapes, verdict
 from landsat_assets_tests.bench.backfill import (
     demo_catalog,
     measure_backfill_overhead,
@@ -667,6 +670,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="skip the backfill overhead on full-size scenes over HTTP (10 km AOI, 30 ms)",
     )
     parser.add_argument(
+        "--skip-shapes",
+        action="store_true",
+        help="skip Dagster's own cost per scene by step shape (5 steps or 1; ~10 min)",
+    )
+    parser.add_argument(
         "--skip-sensor",
         action="store_true",
         help="skip the 10,000-item sensor tick and the 10,000-partition status query",
@@ -712,6 +720,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             OUT_DIR, remote_backfill.scene_bands(textured), aoi_geometry(textured)
         )
         correct &= remote_backfill.report_remote_backfill(timing)
+    if not args.skip_shapes:
+        with tempfile.TemporaryDirectory(dir=OUT_DIR) as scratch:
+            step_shapes.report_shapes(step_shapes.measure_shapes(Path(scratch)))
     if not args.skip_sensor:
         with tempfile.TemporaryDirectory(dir=OUT_DIR) as scratch:
             tick = measure_tick_in_own_process(demo_catalog(OUT_DIR), Path(scratch) / "storage")
