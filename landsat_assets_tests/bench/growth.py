@@ -21,6 +21,7 @@ in a real DAGSTER_HOME, and through the real CLI:
 from __future__ import annotations
 
 import argparse
+import cProfile
 import json
 import os
 import shutil
@@ -239,7 +240,13 @@ def _measure(home: Path, folder: Path, scenes: int, profiles: Path | None) -> Gr
         summary = time.perf_counter() - started
         assert result.success
         event_bytes = event_bytes_per_scene(instance)
-        tick = routine_tick_seconds(instance, settings, template_catalog, scenes)
+        tick = routine_tick_seconds(
+            instance,
+            settings,
+            template_catalog,
+            scenes,
+            profile=profiles / f"tick-{scenes}.prof" if profiles else None,
+        )
     status = partition_status_seconds(env, folder)
     return Growth(scenes, no_op, one_new, batch_per_scene, summary, event_bytes, tick, status)
 
@@ -287,11 +294,15 @@ def _metadata_of(entry: Any) -> dict[str, Any]:
 
 
 def routine_tick_seconds(
-    instance: DagsterInstance, settings: dict[str, str], templates_catalog: Path, scenes: int
+    instance: DagsterInstance,
+    settings: dict[str, str],
+    templates_catalog: Path,
+    scenes: int,
+    profile: Path | None = None,
 ) -> tuple[float, ...]:
     """`ROUNDS` sensor ticks, each finding one new scene in a STAC API listing the
     deployment's scenes (the items `catalog_of` made) and the new ones, after a first tick
-    set the cursor."""
+    set the cursor; and one more, untimed, under cProfile into `profile` when given."""
     templates = catalog_item_dicts(templates_catalog)
     listed = [*templates, *many_items(templates, scenes - 2)]
     after_the_runs = ROUNDS * (BATCH + 1)  # the days `_routine_round` used
@@ -303,11 +314,15 @@ def routine_tick_seconds(
             build_definitions({**settings, "LANDSAT_STAC_URL": api.url}), instance
         )
         sensor.tick()
-        for day in range(after_the_runs, after_the_runs + ROUNDS):
+        for day in range(after_the_runs, after_the_runs + ROUNDS + (profile is not None)):
             api.items.append(newer_item(many_items(templates, 1)[0], day))
+            profiler = cProfile.Profile() if len(timings) == ROUNDS else None
             started = time.perf_counter()
-            result = sensor.tick()
-            timings.append(time.perf_counter() - started)
+            result = sensor.tick() if profiler is None else profiler.runcall(sensor.tick)
+            if profiler is None:
+                timings.append(time.perf_counter() - started)
+            else:
+                profiler.dump_stats(profile)
             requested = len(result.run_requests or []) if isinstance(result, SensorResult) else 0
             assert requested == 1, f"the routine tick requested {requested} runs, not 1"
     return tuple(timings)
@@ -417,7 +432,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
     parser.add_argument("--instance", choices=("sqlite", "postgres"), default="sqlite")
     parser.add_argument(
-        "--profiles", type=Path, help="also profile each no-op run into this folder (cProfile)"
+        "--profiles",
+        type=Path,
+        help="also profile each no-op run and a sensor tick into this folder (cProfile)",
     )
     args = parser.parse_args(argv)
     print(f"instance: {args.instance}")
