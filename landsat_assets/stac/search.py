@@ -13,6 +13,7 @@ import functools
 import json
 import multiprocessing
 import os
+import signal
 import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -415,12 +416,28 @@ def _walk_static(
     large = len(collection.get_links(pystac.RelType.ITEM)) >= FORK_FROM_FILES
     if workers > 1 and large and _is_local(root.get_self_href()):
         read = functools.partial(_scenes_in_file, query=query, source=source, hrefs=hrefs)
-        with multiprocessing.get_context("fork").Pool(workers) as pool:
+        pool = multiprocessing.get_context("fork").Pool(workers, initializer=terminable)
+        try:
             for found in pool.imap(read, files, chunksize=FILES_PER_TASK):
                 yield from found
+        except BaseException:
+            pool.terminate()
+            raise
+        # Each worker takes its stop sentinel and leaves: no signal is needed. (`terminate`
+        # stops idle workers with SIGTERM, which hung a 10,000-scene run whose workers had
+        # inherited SIGTERM ignored.)
+        pool.close()
+        pool.join()
         return
     for href in files:
         yield from _scenes_in_file(href, query, source, hrefs, stac_io)
+
+
+def terminable() -> None:
+    """Worker initializer: SIGTERM ends the worker, as `Pool.terminate` expects, even when the
+    command was started with SIGTERM ignored (a process inherits SIG_IGN across fork and exec,
+    from a job runner or a shell's background job)."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 FILES_PER_TASK = 256

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
 import sys
 import time
 import urllib.error
@@ -447,3 +448,26 @@ def test_forked_workers_find_what_one_process_finds(
     assert pools == ["fork"]
     assert forked == alone
     assert len(alone[0]) == 11 and len(alone[1]) == 1 and broken.name in alone[1][0]
+
+
+def test_forked_workers_end_without_signals_and_die_on_sigterm(tmp_path: Path) -> None:
+    """A search started with SIGTERM ignored (inherited SIG_IGN) finishes: its workers leave
+    on their stop sentinels, and each restores SIGTERM so that `Pool.terminate` works."""
+    catalog = build_demo_catalog(tmp_path / "catalog", size=32, dates=6)
+    script = (
+        "import signal, sys\n"
+        "from landsat_assets.stac import search\n"
+        "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+        "search.FILES_PER_TASK, search.FORK_FROM_FILES = 1, 1\n"
+        "for _ in range(20):\n"
+        f"    found = search.search_scenes({str(catalog)!r}, search.SceneQuery(), workers=2)\n"
+        "    assert len(found) == 12, len(found)\n"
+        "import multiprocessing\n"
+        "with multiprocessing.get_context('fork').Pool(1, initializer=search.terminable) as pool:\n"
+        "    assert pool.apply(signal.getsignal, (signal.SIGTERM,)) == signal.SIG_DFL\n"
+        "print('ok')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]
