@@ -315,8 +315,9 @@ def _pip_pins(installs: list[PipInstall]) -> set[str]:
 
 
 def _makefile_installs() -> list[PipInstall]:
-    """`pip install` commands in the Makefile recipes, with simple make variables expanded."""
-    text = MAKEFILE.read_text()
+    """`pip install` commands in the Makefile recipes, with simple make variables expanded
+    and recipe lines continued with a backslash joined, as make hands them to the shell."""
+    text = re.sub(r"\\\n\t?", " ", MAKEFILE.read_text())
     variables = dict(
         re.findall(r"^([A-Za-z_][A-Za-z0-9_]*)\s*(?::=|\?=|=)\s*(.*?)\s*$", text, re.MULTILINE)
     )
