@@ -189,22 +189,6 @@ def bands_for(indices: Iterable[str]) -> tuple[str, ...]:
     return tuple(band for band in REFLECTANCE_BANDS if band in needed)
 
 
-_CLASS_BY_LOW_BYTE = qa.classify(np.arange(256, dtype=np.uint16))
-_USABLE_FLAG = np.uint8(0x80)
-"""Above every `MaskClass` code: a class code and its usability fit in one byte."""
-
-
-def classes_and_usable(
-    qa_pixel: np.ndarray, usable_lookup: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """`qa.classify(qa_pixel)` and where its classes are usable, from one table lookup on the
-    low byte instead of one per result: a table lookup converts its 16- or 8-bit indices to
-    64 bits first, 0.1 s per full scene each (docs/performance.md)."""
-    table = _CLASS_BY_LOW_BYTE | np.where(usable_lookup[_CLASS_BY_LOW_BYTE], _USABLE_FLAG, 0)
-    codes = np.take(table, qa_pixel & np.uint16(0xFF))
-    return codes & np.uint8(~_USABLE_FLAG), codes >= _USABLE_FLAG
-
-
 @dataclass(frozen=True)
 class BlockIndices:
     """One block's `MaskClass` codes, each index's values, and per index the number of
@@ -226,7 +210,7 @@ def block_indices(
     """The indices of one block from its band DNs (by common name), their (scale, offset),
     QA_PIXEL and the usable-class lookup (`qa.usable_lookup`); `qa_radsat` None when the
     scene has no QA_RADSAT."""
-    classes, usable = classes_and_usable(qa_pixel, usable_lookup)
+    classes, usable = qa.classes_and_usable(qa_pixel, usable_lookup)
     in_range = {band: in_valid_range(dns[band]) for band in bands_for(i.name for i in indices)}
     dn_scales = {index.name: _dn_scale(index, scales) for index in indices}
     reflectance = {

@@ -17,7 +17,6 @@ from landsat_assets.science.indices import (
     NDVI,
     bands_for,
     block_indices,
-    classes_and_usable,
     dns_match_reflectance,
     normalized_difference_of_dns,
     parse_indices,
@@ -260,7 +259,7 @@ def test_every_pair_of_dark_dns_matches_the_float64_formula():
 def test_classes_and_usable_pixels_come_from_one_lookup_as_from_two(usable):
     every_qa_value = np.arange(65536, dtype=np.uint16).reshape(256, 256)
     lookup = qa.usable_lookup(usable)
-    classes, usable_pixels = classes_and_usable(every_qa_value, lookup)
+    classes, usable_pixels = qa.classes_and_usable(every_qa_value, lookup)
     expected = qa.classify(every_qa_value)
     assert classes.dtype == np.uint8 and usable_pixels.dtype == bool
     assert np.array_equal(classes, expected)
