@@ -34,7 +34,6 @@ from landsat_assets.science.indices import INDICES, parse_indices
 from landsat_assets.science.qa import MaskClass, parse_usable_classes
 from landsat_assets.stac.aoi import Aoi, load_aoi
 from landsat_assets.stac.watermark import FirstTick
-from landsat_assets.stores import parse_storage_location
 from landsat_assets.urls import redact_text
 
 PREFIX = "LANDSAT_"
@@ -177,6 +176,10 @@ def _fields_file(text: str) -> Path:
 
 
 def _storage(text: str) -> str:
+    # Here, not at the top: the stores import rasterio, which the `ndvi` command imports
+    # in its own way after loading the settings (`science.remote`).
+    from landsat_assets.stores import parse_storage_location
+
     parse_storage_location(text.strip())
     return text.strip()
 
@@ -308,7 +311,14 @@ class Settings:
         _usable_classes,
     )
     storage: str = _setting(
-        "LANDSAT_STORAGE", "./data", "output folder, or `s3://bucket/prefix`", _storage
+        "LANDSAT_STORAGE",
+        "./data",
+        "output folder, or `s3://bucket/prefix`",
+        _storage,
+        # Given rather than parsed here: parsing loads the stores and rasterio with them,
+        # which the `ndvi` command imports in its own way after the settings
+        # (`science.remote`); a test parses the default to this value.
+        value="./data",
     )
     scenes_per_run: int = _setting(
         "LANDSAT_SCENES_PER_RUN",

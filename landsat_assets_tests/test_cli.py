@@ -4,6 +4,8 @@ import argparse
 import csv
 import io
 import json
+import subprocess
+import sys
 from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime
@@ -55,6 +57,71 @@ def test_ndvi_command_filters_cloudy_input_and_names_bad_files(tmp_path):
     )
     assert missing.returncode == 2
     assert "nope.tif" in missing.stderr and "nir08" in missing.stderr
+
+
+def _last_line(code: str, *args: str) -> str:
+    """The last line `code` prints in a fresh interpreter, given `args` as its `sys.argv[1:]`."""
+    result = subprocess.run(
+        [sys.executable, "-c", code, *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    return result.stdout.splitlines()[-1]
+
+
+def _loaded_after(code: str, *modules: str) -> str:
+    """Which of `modules` a fresh interpreter has loaded after running `code`."""
+    return _last_line(
+        f"{code}\nimport sys\nprint(sorted(set(sys.argv[1:]) & set(sys.modules)))", *modules
+    )
+
+
+def test_loading_the_cli_and_its_parser_imports_neither_rasterio_nor_the_version_lookup():
+    """What every command pays before it starts: rasterio (with boto3) is left for the
+    command that reads rasters to import (the `ndvi` command without boto3 for local files),
+    and the installed version is looked up only for `--version`."""
+    loaded = _loaded_after(
+        "from landsat_assets import cli\ncli.build_parser()",
+        "rasterio",
+        "boto3",
+        "importlib.metadata",
+    )
+    assert loaded == "[]"
+
+
+def test_the_ndvi_command_on_local_files_runs_without_boto3(tmp_path):
+    bands = synthetic_scene(tmp_path, shape=(100, 100))
+    paths = [bands["red"], bands["nir08"], bands["qa_pixel"], str(tmp_path / "ndvi.tif")]
+    loaded = _loaded_after(
+        f"from landsat_assets import cli\nassert cli.main(['ndvi', *{paths!r}]) == 0",
+        "rasterio",
+        "boto3",
+    )
+    assert loaded == "['rasterio']"
+    assert (tmp_path / "ndvi.tif").exists()
+
+
+def test_the_ndvi_command_leaves_its_modules_out_of_the_collections_at_exit(tmp_path):
+    bands = synthetic_scene(tmp_path, shape=(100, 100))
+    paths = [bands["red"], bands["nir08"], bands["qa_pixel"], str(tmp_path / "ndvi.tif")]
+    code = (
+        f"import gc\nfrom landsat_assets import cli\nassert cli.main(['ndvi', *{paths!r}]) == 0\n"
+        "print(gc.get_freeze_count() > 10 * len(gc.get_objects()))"
+    )
+    assert _last_line(code) == "True"
+
+
+def test_the_ndvi_command_on_a_url_keeps_rasterios_aws_session(tmp_path):
+    bands = synthetic_scene(tmp_path, shape=(100, 100))
+    red = f"http://127.0.0.1:{free_port()}/red.tif"
+    paths = [red, bands["nir08"], bands["qa_pixel"], str(tmp_path / "ndvi.tif")]
+    code = (
+        f"from landsat_assets import cli\nassert cli.main(['ndvi', *{paths!r}]) == 2\n"
+        "import rasterio.session\nassert rasterio.session.boto3 is not None"
+    )
+    assert _loaded_after(code, "rasterio", "boto3") == "['boto3', 'rasterio']"
 
 
 @pytest.mark.realworld

@@ -15,7 +15,6 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TypeVar
-from urllib.parse import urlparse
 
 import numpy as np
 import rasterio
@@ -25,6 +24,7 @@ from rasterio.windows import Window
 
 from landsat_assets.errors import BandReadError
 from landsat_assets.science.allocator import reuse_freed_blocks
+from landsat_assets.science.remote import is_remote
 
 T = TypeVar("T")
 
@@ -37,14 +37,6 @@ REMOTE_READ_WORKERS = 4
 """Reader threads for band files read over the network, where a reader mostly waits for the
 server: with 30 ms per request, a 60 km AOI took 1.76 s with one reader, 1.39 s with two and
 0.99 s with four (docs/performance.md)."""
-
-
-def is_remote(path: str) -> bool:
-    """Whether GDAL reads `path` over the network (a URL or a /vsi network file system)."""
-    if path.startswith("/vsi"):
-        return not path.startswith("/vsimem/")
-    scheme = urlparse(path).scheme
-    return len(scheme) > 1 and scheme != "file"
 
 
 def default_readers(path: str) -> int:

@@ -32,12 +32,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from landsat_assets.science import qa, radsat
-from landsat_assets.science.blocks import BandSource, ScaledBand
 from landsat_assets.stac.scene import VALID_SR_DN_MAX, VALID_SR_DN_MIN
+
+if TYPE_CHECKING:
+    # Types only: loading the settings (every command) imports this module, and the
+    # `ndvi` command decides how rasterio is imported after that (`science.remote`).
+    from landsat_assets.science.blocks import BandSource, ScaledBand
 
 Terms = tuple[np.ndarray, np.ndarray]
 """An index's numerator and denominator over a block, float64."""

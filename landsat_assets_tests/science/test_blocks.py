@@ -11,8 +11,8 @@ from landsat_assets.science.blocks import (
     DEFAULT_WORKERS,
     REMOTE_READ_WORKERS,
     default_readers,
-    is_remote,
 )
+from landsat_assets.science.remote import is_remote
 from landsat_assets_tests.support.rasters import write_band
 
 
