@@ -62,8 +62,11 @@ def partitions_updated_by_runs_that_planned(
     partition by partition is the point: Dagster 1.13's `executed_with_root_target` looks
     only at the asset's latest materialization over all partitions (see the module's
     docstring)."""
+    wanted = set(partitions)
+    if not wanted:  # an empty `partitions` means every partition to the instance
+        return set()
     latest = instance.get_latest_storage_id_by_partition(
-        asset_key, DagsterEventType.ASSET_MATERIALIZATION, partitions=set(partitions)
+        asset_key, DagsterEventType.ASSET_MATERIALIZATION, partitions=wanted
     )
     runs_by_partition = {
         record.partition_key: record.run_id

@@ -101,6 +101,8 @@ def latest_product_facts(
     (a sensor tick's new scenes), whose events cost less to read again than the memo of
     every scene."""
     wanted = set(keys)
+    if not wanted:  # an empty `partitions` means every partition to the instance
+        return {}
     # Thousands of bound variables cost more to send and plan than the rows of partitions not
     # asked for.
     by_asset = len(wanted) > LOOKUP_BATCH

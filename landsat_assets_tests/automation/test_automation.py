@@ -11,11 +11,17 @@ from dagster import (
     DagsterInstance,
     DagsterRunStatus,
     DefaultSensorStatus,
+    DynamicPartitionsDefinition,
+    asset,
     evaluate_automation_conditions,
     materialize,
 )
 
-from landsat_assets.automation import AUTOMATION_SENSOR_NAME, build_automation_sensor
+from landsat_assets.automation import (
+    AUTOMATION_SENSOR_NAME,
+    build_automation_sensor,
+    partitions_updated_by_runs_that_planned,
+)
 from landsat_assets.definitions import build_definitions, build_resources
 from landsat_assets.io_managers.products import TableIOManager
 from landsat_assets.jobs import SCENE_ASSETS, SUMMARY_ASSETS
@@ -176,3 +182,20 @@ def test_automation_sensor_runs_by_default_and_is_configurable():
     )
     assert configured.default_status == DefaultSensorStatus.STOPPED
     assert configured.minimum_interval_seconds == 5
+
+
+def test_no_partitions_match_without_asking_for_every_one(tmp_path):
+    """Asked about no partitions, the answer is none: the instance, given an empty
+    `partitions`, would list the latest event of every partition."""
+    letters = DynamicPartitionsDefinition(name="letters")
+
+    @asset(partitions_def=letters)
+    def lettered() -> None:
+        return None
+
+    with DagsterInstance.local_temp(str(tmp_path)) as instance:
+        instance.add_dynamic_partitions(letters.name, ["a"])
+        assert materialize([lettered], instance=instance, partition_key="a").success
+        key = lettered.key
+        assert partitions_updated_by_runs_that_planned(instance, key, ["a"], key) == {"a"}
+        assert partitions_updated_by_runs_that_planned(instance, key, [], key) == set()
