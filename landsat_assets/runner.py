@@ -118,16 +118,17 @@ def _execute_scenes(
     instance: DagsterInstance, defs: Definitions, keys: Sequence[str], found: FoundRecords
 ) -> dict[str, str]:
     """Materialize `keys` (adjacent partitions) in one run, with their records as the search
-    found them; returns errors by scene."""
+    found them; returns errors by scene. One scene is a run of its partition, not a range
+    of one: Dagster 1.13 resolves a range by listing every registered partition, several
+    times per step, where a single partition key needs no listing."""
     job = defs.resolve_job_def(scene_job.name)
+    single = len(keys) == 1
+    range_tags = {ASSET_PARTITION_RANGE_START_TAG: keys[0], ASSET_PARTITION_RANGE_END_TAG: keys[-1]}
     result = job.execute_in_process(
         instance=instance,
         run_config=QUIET_CONSOLE | FoundScenes.run_config(found[key] for key in keys),
-        tags={
-            ASSET_PARTITION_RANGE_START_TAG: keys[0],
-            ASSET_PARTITION_RANGE_END_TAG: keys[-1],
-            PROCESS_TAG: this_process(),
-        },
+        partition_key=keys[0] if single else None,
+        tags={PROCESS_TAG: this_process(), **({} if single else range_tags)},
         raise_on_error=False,
     )
     if result.success:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from dagster import DagsterEventType, DagsterInstance
+from dagster._core.storage.tags import ASSET_PARTITION_RANGE_START_TAG, PARTITION_NAME_TAG
 
 from landsat_assets.assets.scenes import landsat_scene
 from landsat_assets.definitions import build_definitions
@@ -51,6 +52,16 @@ def test_the_main_job_searches_the_catalog_once(
         landsat_scene.key, DagsterEventType.ASSET_MATERIALIZATION, partitions=set(keys)
     )
     assert sorted(recorded) == sorted(keys)
+    # A batch of two is a partition range; each scene alone is a run of its partition
+    # (a range of one would make Dagster list every registered partition).
+    runs = instance.get_runs()
+    ranges = [
+        r.tags[ASSET_PARTITION_RANGE_START_TAG]
+        for r in runs
+        if r.tags.get(ASSET_PARTITION_RANGE_START_TAG)
+    ]
+    singles = sorted(r.tags[PARTITION_NAME_TAG] for r in runs if PARTITION_NAME_TAG in r.tags)
+    assert ranges == [keys[0]] and singles == sorted(keys), [r.tags for r in runs]
 
 
 def test_a_run_prints_the_latest_rows_of_a_long_summary() -> None:
