@@ -28,6 +28,7 @@ Usage: python -m landsat_assets_tests.bench.run [--repeat N] [--skip-aoi] [--ski
 from __future__ import annotations
 
 import argparse
+import compileall
 import json
 import os
 import shutil
@@ -45,6 +46,7 @@ import numpy as np
 import rasterio
 import rasterio.warp
 
+import landsat_assets
 from landsat_assets.demo import FULL_SCENE_SHAPE, write_scene_bands
 from landsat_assets.demo.scenes import Regime, band_file_name
 from landsat_assets.science.bands import extract_scene_bands
@@ -334,10 +336,23 @@ def methods(include_gdal_calc: bool) -> list[Method]:
     return found
 
 
+PROJECT_PACKAGE = Path(landsat_assets.__file__).resolve().parent
+
+
+def compile_bytecode(package: Path = PROJECT_PACKAGE) -> None:
+    """Write the bytecode of every module of `package`, as an installed package has it (pip
+    compiles it at install, as Debian does `gdal_calc.py`'s osgeo modules). With
+    PYTHONDONTWRITEBYTECODE set, as on the bench VMs, every project module changed since its
+    .pyc was written was compiled again in each timed run: 0.05-0.09 s of CPU when none has
+    one (docs/performance.md)."""
+    compileall.compile_dir(package, quiet=1)
+
+
 def time_methods(scene: Scene, chosen: list[Method], repeat: int) -> dict[str, list[Measurement]]:
     """Run every method `repeat` times, round-robin, each from a removed output file."""
     for path in scene.paths:
         Path(path).read_bytes()  # the inputs start in the page cache for every method alike
+    compile_bytecode()
     results: dict[str, list[Measurement]] = {method.name: [] for method in chosen}
     for round_number in range(1, repeat + 1):
         for method in chosen:

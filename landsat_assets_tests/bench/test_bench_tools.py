@@ -5,7 +5,9 @@ All small and fast; the benchmark itself (`make bench`) is not part of the test 
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import shutil
 import subprocess
 import sys
 import time
@@ -117,3 +119,13 @@ def test_naive_script_and_gdal_calc_expression_follow_the_definition(tmp_path: P
     valid = ~np.isnan(expected)
     np.testing.assert_array_equal(calc[valid], expected[valid])
     assert np.all(calc[~valid] == bench.GDAL_CALC_NODATA)
+
+
+def test_the_project_is_timed_with_its_bytecode_written(tmp_path: Path) -> None:
+    package = tmp_path / "landsat_assets"
+    shutil.copytree(
+        bench.PROJECT_PACKAGE / "science", package, ignore=shutil.ignore_patterns("__pycache__")
+    )
+    bench.compile_bytecode(package)
+    for module in package.rglob("*.py"):
+        assert Path(importlib.util.cache_from_source(str(module))).is_file(), module
