@@ -12,6 +12,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 import pandas as pd
@@ -190,7 +191,9 @@ def run_pipeline(
     echo(f"Searching {catalog.shown_source()} (collection {catalog.collection}) ...")
     bad_items: list[str] = []
     records = catalog.search(
-        on_bad_item=lambda error: bad_items.append(str(error)), workers=search_workers
+        on_bad_item=lambda error: bad_items.append(str(error)),
+        workers=search_workers,
+        record_cache=catalog_records_folder(instance),
     )
     echo(f"Found {len(records)} scene(s).")
     new = register_scenes(instance, [r.scene_key for r in records])
@@ -250,6 +253,13 @@ def run_pipeline(
     if "fields" in defs.resources:
         report.fields = load_field_timeseries(defs)
     return report
+
+
+def catalog_records_folder(instance: DagsterInstance) -> Path | None:
+    """Where the main job keeps what a local catalog's item files gave its last search
+    (stac/record_cache.py): beside the provenance memo, in the instance's own folder."""
+    root = instance.root_directory
+    return Path(root) / "landsat-assets" / "catalog-records" if root else None
 
 
 ALL_SCENES = "all"

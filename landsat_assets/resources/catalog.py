@@ -108,12 +108,18 @@ class LandsatCatalog(ConfigurableResource):
         return str(Path(url).expanduser().resolve())
 
     def search(
-        self, *, on_bad_item: BadItemHandler | None = None, workers: int = 1, **overrides: Any
+        self,
+        *,
+        on_bad_item: BadItemHandler | None = None,
+        workers: int = 1,
+        record_cache: Path | None = None,
+        **overrides: Any,
     ) -> list[SceneRecord]:
         """One record per scene (its newest processing version), oldest first; a local
-        catalog's item files read by `workers` forked processes."""
+        catalog's item files read by `workers` forked processes, those unchanged since the
+        last search with the same `record_cache` folder taken from it."""
         arguments = self._search_arguments(on_bad_item, overrides)
-        return search_scenes(self.source(), **arguments, workers=workers)
+        return search_scenes(self.source(), **arguments, workers=workers, record_cache=record_cache)
 
     def iter_search(
         self, *, on_bad_item: BadItemHandler | None = None, **overrides: Any

@@ -9,6 +9,7 @@ make the pages smaller; the answer is the same with either backend.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import multiprocessing
@@ -46,6 +47,7 @@ from landsat_assets.stac.normalize import (
     normalize_platform,
     resolve_href,
 )
+from landsat_assets.stac.record_cache import RecordCache
 from landsat_assets.stac.scene import SceneRecord
 from landsat_assets.urls import redact, redact_text
 
@@ -230,6 +232,7 @@ def iter_scenes(
     local_roots: Sequence[Path] = (),
     limits: SearchLimits = SearchLimits(),
     workers: int = 1,
+    record_cache: Path | None = None,
 ) -> Iterator[SceneRecord]:
     """Scenes matching `query`, page by page, as the catalog lists them (not deduplicated).
 
@@ -241,7 +244,8 @@ def iter_scenes(
     is given: then it is handed the error and the search goes on, so one hostile or broken
     item cannot stop a sensor or a main job from seeing every other scene. A local catalog's
     band files must lie in its folder or under one of `local_roots`. The search stays within
-    `limits`.
+    `limits`. With a `record_cache` folder, a local catalog's item files unchanged since the
+    last such search are not read again (record_cache.py).
     """
     source = str(catalog)
     label = redact(source)
@@ -253,7 +257,12 @@ def iter_scenes(
         path = Path(unquote(parsed.path)) if parsed.scheme == "file" else Path(source)
         root = _open_static(path)
         hrefs = HrefPolicy.for_catalog(str(path), local_roots)
-        records = _walk_static(root, query, label, hrefs, StacIO.default(), workers)
+        cache = (
+            None
+            if record_cache is None
+            else RecordCache.open(record_cache, label, _search_stamp(query, hrefs))
+        )
+        records = _walk_static(root, query, label, hrefs, StacIO.default(), workers, cache)
     try:
         for record in records:
             budget.count_item()
@@ -278,6 +287,7 @@ def search_scenes(
     local_roots: Sequence[Path] = (),
     limits: SearchLimits = SearchLimits(),
     workers: int = 1,
+    record_cache: Path | None = None,
 ) -> list[SceneRecord]:
     """One record per scene_key (the newest `version` wins, so a USGS reprocessing replaces
     the older product), sorted by acquisition time."""
@@ -290,6 +300,7 @@ def search_scenes(
         local_roots=local_roots,
         limits=limits,
         workers=workers,
+        record_cache=record_cache,
     )
     for record in records:
         kept = newest.get(record.scene_key)
@@ -400,6 +411,21 @@ def _read_page(
     )
 
 
+def _search_stamp(query: SceneQuery, hrefs: HrefPolicy) -> dict[str, Any]:
+    """What an item file's outcome depends on besides the file: the query and the policy."""
+    return {
+        "aoi": None if query.aoi is None else query.aoi.geometry.wkb_hex,
+        "start": None if query.start is None else query.start.isoformat(),
+        "end": None if query.end is None else query.end.isoformat(),
+        "max_cloud_cover": query.max_cloud_cover,
+        "platforms": list(query.platforms),
+        "collection": query.collection,
+        "local_root": None if hrefs.local_root is None else str(hrefs.local_root),
+        "extra_roots": [str(root) for root in hrefs.extra_roots],
+        "local_files": hrefs.local_files,
+    }
+
+
 def _walk_static(
     root: pystac.Catalog,
     query: SceneQuery,
@@ -407,30 +433,60 @@ def _walk_static(
     hrefs: HrefPolicy,
     stac_io: StacIO,
     workers: int = 1,
+    cache: RecordCache | None = None,
 ) -> Iterator[SceneRecord | ItemError]:
-    """The scenes of a static catalog's item files. With `workers` > 1 the files of a large
-    local catalog are read and normalized by that many forked processes, in the catalog's
-    order: reading thousands of item files is CPU work, a few hundred microseconds each."""
+    """The scenes of a static catalog's item files, in the catalog's order. A local
+    catalog's files unchanged since the last search take their outcome from `cache`
+    (record_cache.py) when one is given, and the files left are read by `workers` forked
+    processes when there are many of them: reading thousands of item files is CPU work, a
+    few hundred microseconds each."""
     collection = _find_collection(root, query.collection, source)
-    files = _item_files(collection, source)
-    large = len(collection.get_links(pystac.RelType.ITEM)) >= FORK_FROM_FILES
-    if workers > 1 and large and _is_local(root.get_self_href()):
-        read = functools.partial(_scenes_in_file, query=query, source=source, hrefs=hrefs)
-        pool = multiprocessing.get_context("fork").Pool(workers, initializer=terminable)
-        try:
-            for found in pool.imap(read, files, chunksize=FILES_PER_TASK):
-                yield from found
-        except BaseException:
-            pool.terminate()
-            raise
-        # Each worker takes its stop sentinel and leaves: no signal is needed. (`terminate`
-        # stops idle workers with SIGTERM, which hung a 10,000-scene run whose workers had
-        # inherited SIGTERM ignored.)
-        pool.close()
-        pool.join()
+    files = list(_item_files(collection, source))
+    local = _is_local(root.get_self_href())
+    cache = cache if local else None
+    kept = cache.kept(files, hrefs) if cache is not None else {}
+    unread = [href for href in files if href not in kept]
+    read: dict[str, list[SceneRecord | ItemError]] = {}
+    forked = workers if local and len(unread) >= FORK_FROM_FILES else 1
+    with _item_readers(unread, query, source, hrefs, stac_io, forked) as outcomes:
+        for href in files:
+            if href in kept:
+                yield from kept[href]
+                continue
+            outcome = next(outcomes)
+            if cache is not None:
+                read[href] = outcome
+            yield from outcome
+    if cache is not None:
+        cache.save(files, read)
+
+
+@contextlib.contextmanager
+def _item_readers(
+    files: Sequence[str],
+    query: SceneQuery,
+    source: str,
+    hrefs: HrefPolicy,
+    stac_io: StacIO,
+    workers: int,
+) -> Iterator[Iterator[list[SceneRecord | ItemError]]]:
+    """`_scenes_in_file` of each of `files`, in order: read in this process, or by `workers`
+    forked processes when there are more than one."""
+    if workers <= 1:
+        yield (_scenes_in_file(href, query, source, hrefs, stac_io) for href in files)
         return
-    for href in files:
-        yield from _scenes_in_file(href, query, source, hrefs, stac_io)
+    read = functools.partial(_scenes_in_file, query=query, source=source, hrefs=hrefs)
+    pool = multiprocessing.get_context("fork").Pool(workers, initializer=terminable)
+    try:
+        yield pool.imap(read, files, chunksize=FILES_PER_TASK)
+    except BaseException:
+        pool.terminate()
+        raise
+    # Each worker takes its stop sentinel and leaves: no signal is needed. (`terminate`
+    # stops idle workers with SIGTERM, which hung a 10,000-scene run whose workers had
+    # inherited SIGTERM ignored.)
+    pool.close()
+    pool.join()
 
 
 def terminable() -> None:

@@ -16,7 +16,12 @@ from dagster._core.storage.dagster_run import IN_PROGRESS_RUN_STATUSES
 from landsat_assets.definitions import build_definitions
 from landsat_assets.errors import InputError
 from landsat_assets.runner import ALL_SCENES, RunReport, run_pipeline
-from landsat_assets_tests.support.catalogs import copy_catalog, edit_item, item_path
+from landsat_assets_tests.support.catalogs import (
+    copy_catalog,
+    edit_item,
+    item_path,
+    spy_on_item_reads,
+)
 from landsat_assets_tests.support.cli import landsat_assets
 from landsat_assets_tests.support.disks import resize, small_tmpfs
 
@@ -52,10 +57,14 @@ def first(instance: DagsterInstance, env: dict[str, str]) -> RunReport:
     return report
 
 
-def test_an_unchanged_deployment_recomputes_nothing(instance, env, first):
+def test_an_unchanged_deployment_recomputes_nothing(instance, env, first, monkeypatch):
+    """... nor reads any item file again: their records are kept with the instance
+    (stac/record_cache.py)."""
+    item_reads = spy_on_item_reads(monkeypatch)
     again, lines = run(instance, env)
     assert recomputed(again) == set(), lines
     assert sorted(again.up_to_date) == sorted(r.scene_key for r in first.found)
+    assert item_reads == []
 
 
 def test_a_changed_aoi_recomputes_every_scene_and_says_why(instance, env, first):

@@ -10,6 +10,10 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from landsat_assets.stac import search as search_module
+
 COLLECTION = "landsat-c2-l2"
 
 
@@ -79,3 +83,17 @@ def catalog_of_items(template: Path, folder: Path, items: Sequence[dict[str, Any
     for item in items:
         add_item(catalog_json, item["id"], item)
     return catalog_json
+
+
+def spy_on_item_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The item files searches in this process read from now on (the search's own reader,
+    spied on; forked workers' reads are not seen)."""
+    files: list[str] = []
+    read_json = search_module._read_json
+
+    def spied(href: str, stac_io: Any) -> Any:
+        files.append(href)
+        return read_json(href, stac_io)
+
+    monkeypatch.setattr(search_module, "_read_json", spied)
+    return files
