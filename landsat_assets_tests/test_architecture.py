@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 import landsat_assets
+from landsat_assets_tests.support.source import parse_source
 
 PACKAGE = Path(landsat_assets.__file__).resolve().parent
 
@@ -54,7 +55,7 @@ def _modules() -> dict[str, Path]:
 
 def _imports(path: Path) -> set[str]:
     names: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text())):
+    for node in ast.walk(parse_source(path)):
         if isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:

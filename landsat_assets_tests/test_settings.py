@@ -18,6 +18,7 @@ from landsat_assets.errors import SettingError
 from landsat_assets.science.qa import MaskClass
 from landsat_assets.settings import Settings, declarations, settings_table
 from landsat_assets.stac.watermark import FirstTick
+from landsat_assets_tests.support.source import parse_source
 
 PACKAGE = Path(cli.__file__).resolve().parent
 CONFIGURATION_DOC = PACKAGE.parent / "docs" / "configuration.md"
@@ -179,7 +180,7 @@ def test_definitions_follow_the_env_they_are_given_not_the_process_environment(m
 
 
 def _environ_reads(path: Path) -> list[int]:
-    tree = ast.parse(path.read_text())
+    tree = parse_source(path)
     return [
         node.lineno
         for node in ast.walk(tree)

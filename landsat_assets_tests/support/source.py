@@ -1,0 +1,26 @@
+"""The syntax tree of a source file, for tests that read the package's code."""
+
+from __future__ import annotations
+
+import ast
+import gc
+from pathlib import Path
+
+
+def parse_source(path: Path) -> ast.Module:
+    """`ast.parse` of the file, with the cyclic garbage collector paused meanwhile.
+
+    CPython 3.11 keeps the AST constructor's recursion counter per interpreter, not per
+    thread (python/cpython#106905). A collection during the construction can run a finalizer,
+    which can hand the GIL to another thread; if that thread parses too, it resets the shared
+    counter, and this parse fails with "SystemError: AST constructor recursion depth
+    mismatch" (seen once in the suite, in a worker with threads left by earlier tests). No
+    collection, no finalizer, no switch."""
+    text = path.read_text()
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return ast.parse(text)
+    finally:
+        if enabled:
+            gc.enable()
