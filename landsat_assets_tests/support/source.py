@@ -14,8 +14,8 @@ def parse_source(path: Path) -> ast.Module:
     thread (python/cpython#106905). A collection during the construction can run a finalizer,
     which can hand the GIL to another thread; if that thread parses too, it resets the shared
     counter, and this parse fails with "SystemError: AST constructor recursion depth
-    mismatch" (seen once in the suite, in a worker with threads left by earlier tests). No
-    collection, no finalizer, no switch."""
+    mismatch" (seen once in the suite, 2026-12-02; which thread parsed alongside was not
+    found). No collection, no finalizer, no switch."""
     text = path.read_text()
     enabled = gc.isenabled()
     gc.disable()
