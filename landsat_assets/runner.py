@@ -8,9 +8,11 @@ bad scene fails alone, with its own error, and every other scene still lands.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import time
 from collections import Counter
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -190,14 +192,15 @@ def run_pipeline(
     catalog = defs.resources["catalog"]
     echo(f"Searching {catalog.shown_source()} (collection {catalog.collection}) ...")
     bad_items: list[str] = []
-    records = catalog.search(
-        on_bad_item=lambda error: bad_items.append(str(error)),
-        workers=search_workers,
-        record_cache=catalog_records_folder(instance),
-    )
-    echo(f"Found {len(records)} scene(s).")
-    new = register_scenes(instance, [r.scene_key for r in records])
-    freshness = scene_freshness(instance, defs, records)
+    with cycle_collection_paused():
+        records = catalog.search(
+            on_bad_item=lambda error: bad_items.append(str(error)),
+            workers=search_workers,
+            record_cache=catalog_records_folder(instance),
+        )
+        echo(f"Found {len(records)} scene(s).")
+        new = register_scenes(instance, [r.scene_key for r in records])
+        freshness = scene_freshness(instance, defs, records)
     forced = _forced(force, records)
     freshness = freshness.with_forced(forced)
     stale = list(freshness.stale)
@@ -253,6 +256,22 @@ def run_pipeline(
     if "fields" in defs.resources:
         report.fields = load_field_timeseries(defs)
     return report
+
+
+@contextlib.contextmanager
+def cycle_collection_paused() -> Iterator[None]:
+    """The cyclic garbage collector off while the main job decides what is up to date: the
+    decision builds a record and five products' facts per scene, none in a reference cycle,
+    and the collector's passes over them cost 0.5-0.6 s of the 3.1-3.7 s decision at 10,000
+    scenes (interleaved runs, quiet VM). A few seconds in the CLI's own process; the runs
+    that follow have it back."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def catalog_records_folder(instance: DagsterInstance) -> Path | None:

@@ -3,11 +3,15 @@ search instead of searching again, batch after batch."""
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
+from typing import Any
 
+import pytest
 from dagster import DagsterEventType, DagsterInstance
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_START_TAG, PARTITION_NAME_TAG
 
+from landsat_assets import runner as runner_module
 from landsat_assets.assets.scenes import landsat_scene
 from landsat_assets.definitions import build_definitions
 from landsat_assets.runner import (
@@ -26,7 +30,10 @@ from landsat_assets_tests.support.stac_api import catalog_item_dicts, serving_st
 
 
 def test_the_main_job_searches_the_catalog_once(
-    instance: DagsterInstance, small_demo_catalog: Path, tmp_path: Path
+    instance: DagsterInstance,
+    small_demo_catalog: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     items = catalog_item_dicts(small_demo_catalog)[:3]
     with serving_stac_api(items) as api:
@@ -35,6 +42,16 @@ def test_the_main_job_searches_the_catalog_once(
             "LANDSAT_STORAGE": str(tmp_path / "storage"),
             "LANDSAT_AOI": "",
         }
+        # The up-to-date decision runs without the cyclic garbage collector, the runs after
+        # it with (runner.cycle_collection_paused).
+        collector_during_decision = []
+        decide = runner_module.scene_freshness
+
+        def spied(*args: Any) -> Any:
+            collector_during_decision.append(gc.isenabled())
+            return decide(*args)
+
+        monkeypatch.setattr(runner_module, "scene_freshness", spied)
         # The API serves no band file: every scene fails at its bands, and the runner then
         # retries each scene of a failed batch in a run of its own. None of those runs may
         # search again.
@@ -42,6 +59,7 @@ def test_the_main_job_searches_the_catalog_once(
             instance, build_definitions(env), scenes_per_run=2, echo=lambda _line: None
         )
     keys = [r.scene_key for r in report.found]
+    assert collector_during_decision == [False] and gc.isenabled()
     assert len(keys) == len(items), report.failures
     assert sorted(report.failures) == sorted(keys)
     assert report.computed == dict.fromkeys(keys, FAILED)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import ast
-import gc
 from pathlib import Path
+
+from landsat_assets.runner import cycle_collection_paused
 
 
 def parse_source(path: Path) -> ast.Module:
@@ -17,10 +18,5 @@ def parse_source(path: Path) -> ast.Module:
     mismatch" (seen once in the suite, 2026-12-02; which thread parsed alongside was not
     found). No collection, no finalizer, no switch."""
     text = path.read_text()
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
+    with cycle_collection_paused():
         return ast.parse(text)
-    finally:
-        if enabled:
-            gc.enable()
