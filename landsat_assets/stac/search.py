@@ -47,7 +47,7 @@ from landsat_assets.stac.normalize import (
     normalize_platform,
     resolve_href,
 )
-from landsat_assets.stac.record_cache import RecordCache
+from landsat_assets.stac.record_cache import Outcome, RecordCache
 from landsat_assets.stac.scene import SceneRecord
 from landsat_assets.urls import redact, redact_text
 
@@ -446,7 +446,7 @@ def _walk_static(
     cache = cache if local else None
     kept = cache.kept(files, hrefs) if cache is not None else {}
     unread = [href for href in files if href not in kept]
-    read: dict[str, list[SceneRecord | ItemError]] = {}
+    read: dict[str, Outcome] = {}
     forked = workers if local and len(unread) >= FORK_FROM_FILES else 1
     with _item_readers(unread, query, source, hrefs, stac_io, forked) as outcomes:
         for href in files:
@@ -469,7 +469,7 @@ def _item_readers(
     hrefs: HrefPolicy,
     stac_io: StacIO,
     workers: int,
-) -> Iterator[Iterator[list[SceneRecord | ItemError]]]:
+) -> Iterator[Iterator[Outcome]]:
     """`_scenes_in_file` of each of `files`, in order: read in this process, or by `workers`
     forked processes when there are more than one."""
     if workers <= 1:
@@ -499,8 +499,8 @@ def terminable() -> None:
 FILES_PER_TASK = 256
 """Item files a worker reads per task: large enough that handing tasks out costs little."""
 FORK_FROM_FILES = 1_000
-"""Item files a collection lists at least before worker processes are started for it (a
-tenth of a second or more of reading)."""
+"""Item files left to read (those the record cache does not answer for) at least before
+worker processes are started for them (a tenth of a second or more of reading)."""
 
 
 def _is_local(href: str | None) -> bool:
@@ -513,7 +513,7 @@ def _scenes_in_file(
     source: str,
     hrefs: HrefPolicy,
     stac_io: StacIO | None = None,
-) -> list[SceneRecord | ItemError]:
+) -> Outcome:
     """The scene of one item file (none when it does not match the query), or the
     `ItemError` saying why the file cannot give one. A local file needs no `stac_io`."""
     try:
