@@ -8,7 +8,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import rasterio
 
 from landsat_assets.science import qa
@@ -120,9 +119,7 @@ def write_index_raster(
                 for number, index in enumerate(indices, start=1):
                     values = block.values[index.name]
                     statistics[index.name].add(values)
-                    # As a 3-D view with a list of bands: rasterio copies a 2-D array into
-                    # a new 3-D one first (0.05 s per full scene).
-                    dst.write(values[np.newaxis], [number], window=window)
+                    draft.write_band(dst, number, values, window)
                 for name, lost in block.saturated.items():
                     saturated[name] += lost
         mask = MaskSummary.from_counts(counts, usable)

@@ -15,7 +15,12 @@ from landsat_assets.science.ndvi import write_ndvi
 from landsat_assets.science.spill import DEFAULT_BUDGET_BYTES
 from landsat_assets.science.statistics import IndexStatistics
 from landsat_assets.stac.scene import USGS_SR_OFFSET, USGS_SR_SCALE
-from landsat_assets_tests.support.rasters import reference_ndvi, synthetic_scene, write_band
+from landsat_assets_tests.support.rasters import (
+    reference_ndvi,
+    reference_overview,
+    synthetic_scene,
+    write_band,
+)
 
 USGS = {"red_scale": USGS_SR_SCALE, "red_offset": USGS_SR_OFFSET}
 USGS |= {"nir_scale": USGS_SR_SCALE, "nir_offset": USGS_SR_OFFSET}
@@ -108,6 +113,27 @@ def test_windowed_ndvi_equals_whole_array_reference(tmp_path):
     non_fill = read["qa_pixel"] != 1
     clear = ((read["qa_pixel"] & 0b11111) == 0) & non_fill
     assert result.mask.clear_fraction == pytest.approx(clear.sum() / non_fill.sum())
+
+
+def test_ndvi_overviews_average_the_pixels_they_cover(tmp_path):
+    """The COG's overviews, averaged from the blocks as they were written, are the mean of the
+    valid full-resolution pixels each covers, level by level, as many levels as GDAL makes."""
+    bands = synthetic_scene(tmp_path)
+    out = tmp_path / "ndvi.tif"
+    usgs_ndvi(bands, out)
+    with rasterio.open(out) as dataset:
+        full = dataset.read(1)
+        factors = dataset.overviews(1)
+    assert factors == [2, 4]
+    for level, factor in enumerate(factors):
+        with rasterio.open(out, overview_level=level) as dataset:
+            got = dataset.read(1)
+        expected = reference_overview(full, factor)
+        assert got.shape == expected.shape
+        assert np.array_equal(np.isnan(got), np.isnan(expected))
+        np.testing.assert_allclose(got, expected, rtol=0, atol=1e-7)
+    assert cog_validate(str(out))[0]
+    assert list(tmp_path.glob(".ndvi.tif*")) == [], "scratch files were left behind"
 
 
 def test_cloudy_scene_is_filtered_and_writes_nothing(tmp_path):

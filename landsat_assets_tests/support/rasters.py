@@ -1,5 +1,6 @@
 """Small rasters written on the fly, and the NDVI definition as plain numpy."""
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +24,19 @@ def reference_ndvi(red, nir, qa_pixel, scale=USGS_SR_SCALE, offset=USGS_SR_OFFSE
     with np.errstate(divide="ignore", invalid="ignore"):
         ndvi = (nir_r - red_r) / (nir_r + red_r)
     return np.where(valid & (nir_r + red_r > 0), ndvi, np.nan)
+
+
+def reference_overview(values: np.ndarray, factor: int) -> np.ndarray:
+    """An averaged overview level, as plainly as possible: each pixel the float64 mean of the
+    valid (non-NaN) pixels of the `factor` x `factor` square it covers, NaN when none is."""
+    height, width = values.shape
+    rows, cols = -(-height // factor), -(-width // factor)
+    padded = np.full((rows * factor, cols * factor), np.nan)
+    padded[:height, :width] = values
+    squares = padded.reshape(rows, factor, cols, factor)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # squares without a valid pixel
+        return np.nanmean(squares, axis=(1, 3)).astype(np.float32)
 
 
 def write_band(path: Path, array: np.ndarray, **profile) -> str:
