@@ -49,7 +49,16 @@ class ClassCounts:
     counts: np.ndarray = field(default_factory=lambda: np.zeros(256, dtype=np.int64))
 
     def add(self, classes: np.ndarray) -> None:
-        self.counts += np.bincount(classes.ravel(), minlength=256)
+        """Count a block of class codes (uint8). Read as pairs of codes (uint16), it takes
+        one `bincount` of half as many values, whose table of pairs adds up by first and by
+        second code: 0.21 ms against 0.33 ms per 512 x 512 block (docs/performance.md);
+        `bincount` converts every value it counts to 64 bits first."""
+        codes = classes.ravel()
+        paired = codes.size - codes.size % 2
+        pairs = np.bincount(codes[:paired].view(np.uint16), minlength=65536).reshape(256, 256)
+        self.counts += pairs.sum(axis=0) + pairs.sum(axis=1)
+        if paired < codes.size:
+            self.counts[codes[-1]] += 1
 
     def merge(self, other: ClassCounts) -> None:
         self.counts += other.counts

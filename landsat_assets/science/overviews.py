@@ -42,9 +42,10 @@ def block_levels(values: np.ndarray, factors: tuple[int, ...]) -> list[np.ndarra
 
     Sums and counts are summed in pairs from level to level; the sums in float64, so a
     level's mean is that of the float32 values it covers, rounded once to float32."""
-    valid = ~np.isnan(values)
-    sums = np.where(valid, values, 0)
-    counts = valid.view(np.uint8)
+    missing = np.isnan(values)
+    sums = values.copy()
+    np.copyto(sums, 0, where=missing)  # twice as fast as np.where on a mostly valid block
+    counts = (~missing).view(np.uint8)
     levels = []
     reached = 1
     for factor in factors:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import tempfile
 from collections import defaultdict
-from collections.abc import Hashable
+from collections.abc import Hashable, Iterator
 from typing import IO
 
 import numpy as np
@@ -53,9 +53,15 @@ class SpilledChunks:
 
     def values(self, key: Hashable) -> np.ndarray:
         """Every value appended under `key`, in the order appended."""
-        parts = [self._read(offset, count) for offset, count in self._spilled.get(key, [])]
-        parts.extend(self._in_memory.get(key, []))
+        parts = list(self.chunks(key))
         return np.concatenate(parts) if parts else np.empty(0, dtype=np.float32)
+
+    def chunks(self, key: Hashable) -> Iterator[np.ndarray]:
+        """The chunks appended under `key`, in the order appended, one at a time: for a
+        reader that needs no single array, without `values`' copy into one."""
+        for offset, count in self._spilled.get(key, []):
+            yield self._read(offset, count)
+        yield from self._in_memory.get(key, [])
 
     def _read(self, offset: int, count: int) -> np.ndarray:
         assert self._file is not None

@@ -29,6 +29,10 @@ def _raw_high_for_key_high() -> np.ndarray:
 _RAW_HIGH_FOR_KEY_HIGH = _raw_high_for_key_high()
 
 
+_KEPT = "values"
+"""The one key of `IndexStatistics.kept`."""
+
+
 def _key_to_float(key: int) -> float:
     bits = (key & 0x7FFF_FFFF) if key & 0x8000_0000 else (~key & 0xFFFF_FFFF)
     return float(np.array([bits], dtype=np.uint32).view(np.float32)[0])
@@ -58,18 +62,10 @@ class IndexStatistics:
     raw_high_histogram: np.ndarray = field(default_factory=lambda: np.zeros(65536, dtype=np.int64))
     """Values per high 16 bits of their float32 bit pattern."""
     kept: SpilledChunks = field(init=False, repr=False)
-    """The valid values, under consecutive group numbers (a new one after every
-    `group_values` values), so that `median` reads them back a group at a time."""
+    """The valid values of each block, which `median` reads back one block at a time."""
 
     def __post_init__(self) -> None:
         self.kept = SpilledChunks(self.budget_bytes)
-
-    @property
-    def group_values(self) -> int:
-        """Values per group of `kept`: a quarter of the budget, so that reading one back
-        holds little beyond the budget (a group also takes the rest of the block that
-        crosses its end)."""
-        return max(1, self.budget_bytes // 16)
 
     def add(self, block: np.ndarray) -> None:
         values = block[~np.isnan(block)]
@@ -85,7 +81,7 @@ class IndexStatistics:
         delta = block_mean - self.mean
         self.mean += delta * n / total
         self.m2 += block_m2 + delta * delta * self.count * n / total
-        self.kept.append(self.count // self.group_values, values)
+        self.kept.append(_KEPT, values)
         self.count = total
         self.minimum = min(self.minimum, float(values.min()))
         self.maximum = max(self.maximum, float(values.max()))
@@ -114,9 +110,7 @@ class IndexStatistics:
         """The exact median of every value added, from the values kept aside, which it then
         drops to free their memory: call it once, after the last `add`."""
         try:
-            return self._median_of(
-                self.kept.values(group) for group in range(-(-self.count // self.group_values))
-            )
+            return self._median_of(self.kept.chunks(_KEPT))
         finally:
             self.kept.close()
 

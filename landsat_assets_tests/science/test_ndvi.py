@@ -57,7 +57,7 @@ def test_ndvi_block_matches_definition(red, nir, qa_pixel):
 )
 def test_streaming_statistics_equal_numpy(values, chunks, budget_bytes):
     """Also with a budget of 16 values, which sends the kept values to the scratch file and
-    reads them back in groups of 4."""
+    reads them back one block at a time."""
     blocks = np.array_split(values, chunks)
     statistics = IndexStatistics(budget_bytes)
     for block in blocks:
