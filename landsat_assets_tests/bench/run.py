@@ -6,8 +6,9 @@ reflectance added (`ensure_textured_scene`). On each, every method runs as its o
 several times, interleaved so that load from other work on the machine falls on all of
 them alike; wall time, CPU time (user + system) and peak RSS come from `os.wait4` in
 `measure.py`, i.e. from the kernel's own accounting of that one child. The floor
-(`floor.py`: the bare decode of the bands and encode of the output) is measured beside
-them. Medians are reported, with the targets of issue 17 and whether they hold.
+(`floor.py`: the bare decode of the bands and encode of the output) runs in every round
+right after the project. Medians are reported, and each target's ratio as the median of the
+ratios of runs of the same round, with the targets of issue 17 and whether they hold.
 
 Then a 10 km AOI is cut from the same scene served over HTTP by `range_server.py`, through
 `extract_scene_bands` with the project's remote COG settings, and the bytes the server sent
@@ -348,12 +349,17 @@ def compile_bytecode(package: Path = PROJECT_PACKAGE) -> None:
     compileall.compile_dir(package, quiet=1)
 
 
-def time_methods(scene: Scene, chosen: list[Method], repeat: int) -> dict[str, list[Measurement]]:
-    """Run every method `repeat` times, round-robin, each from a removed output file."""
+def time_methods(
+    scene: Scene, chosen: list[Method], repeat: int
+) -> tuple[dict[str, list[Measurement]], list[Floor]]:
+    """Run every method `repeat` times, round-robin, each from a removed output file, and the
+    floor in each round right after the project (the first method), on its output: a ratio
+    compares runs of the same minute, as the VM's speed drifts (docs/performance.md)."""
     for path in scene.paths:
         Path(path).read_bytes()  # the inputs start in the page cache for every method alike
     compile_bytecode()
     results: dict[str, list[Measurement]] = {method.name: [] for method in chosen}
+    floors: list[Floor] = []
     for round_number in range(1, repeat + 1):
         for method in chosen:
             method.output.unlink(missing_ok=True)
@@ -365,7 +371,14 @@ def time_methods(scene: Scene, chosen: list[Method], repeat: int) -> dict[str, l
                 f"  cpu {measurement.cpu:6.2f} s  peak RSS {measurement.peak_rss / 1e9:5.2f} GB",
                 flush=True,
             )
-    return results
+            if method is chosen[0]:
+                floors.append(measure_floor(scene, method.output))
+                print(
+                    f"  round {round_number}/{repeat} {'floor (decode + encode)':32s} "
+                    f"wall {floors[-1].wall:6.2f} s  cpu {floors[-1].cpu:6.2f} s",
+                    flush=True,
+                )
+    return results, floors
 
 
 @dataclass(frozen=True)
@@ -436,34 +449,38 @@ class Floor:
         return self.decode_cpu + self.encode_cpu
 
 
-def measure_floor(scene: Scene, project_output: Path, repeat: int) -> Floor:
-    """The median of `repeat` runs of `floor.py` on the scene and the project's output."""
-    runs = []
-    for _ in range(repeat):
-        out = OUT_DIR / "floor.tif"
-        completed = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "landsat_assets_tests.bench.floor",
-                *scene.paths,
-                str(project_output),
-                str(out),
-            ],
-            cwd=REPO_ROOT,
-            check=True,
-            capture_output=True,
-            text=True,
-        )
-        runs.append(json.loads(completed.stdout.strip().splitlines()[-1]))
-    return Floor(*(median([run[key] for run in runs]) for key in Floor.__dataclass_fields__))
+def measure_floor(scene: Scene, project_output: Path) -> Floor:
+    """One run of `floor.py` on the scene and the project's output."""
+    out = OUT_DIR / "floor.tif"
+    out.unlink(missing_ok=True)
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "landsat_assets_tests.bench.floor",
+            *scene.paths,
+            str(project_output),
+            str(out),
+        ],
+        cwd=REPO_ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    run = json.loads(completed.stdout.strip().splitlines()[-1])
+    return Floor(*(run[key] for key in Floor.__dataclass_fields__))
+
+
+def paired_ratio(numerators: list[float], denominators: list[float]) -> float:
+    """The median of the ratios of runs of the same round."""
+    return median([a / b for a, b in zip(numerators, denominators, strict=True)])
 
 
 def report(
     results: dict[str, list[Measurement]],
     chosen: list[Method],
     include_gdal_calc: bool,
-    floor: Floor,
+    floors: list[Floor],
 ) -> bool:
     """Print the table, the ratios and the targets; True when the correctness checks hold."""
     from rio_cogeo.cogeo import cog_validate
@@ -484,14 +501,18 @@ def report(
             f"| {method.name} | {med.wall:.2f} | {med.cpu:.2f} | "
             f"{med.peak_rss / 1e9:.2f} | {len(runs)} |"
         )
+    floor = Floor(
+        *(median([getattr(f, key) for f in floors]) for key in Floor.__dataclass_fields__)
+    )
     print(
         f"| floor: decode {floor.decode_wall:.2f} s wall / {floor.decode_cpu:.2f} s CPU + "
         f"encode {floor.encode_wall:.2f} / {floor.encode_cpu:.2f} | {floor.wall:.2f} | "
-        f"{floor.cpu:.2f} | | |"
+        f"{floor.cpu:.2f} | | {len(floors)} |"
     )
     print(
         "(medians; wall and CPU from os.wait4 of each child process; the floor's from "
-        "getrusage around its two phases, without interpreter start-up)"
+        "getrusage around its two phases, without interpreter start-up; each ratio below is "
+        "the median of the ratios of runs of the same round)"
     )
     if not include_gdal_calc:
         print(f"gdal_calc.py row skipped: {GDAL_CALC_INSTALL_HINT}")
@@ -499,8 +520,9 @@ def report(
     project, naive = chosen[0], chosen[-1]
     project_median = medians[project.name]
     rows: list[tuple[str, str, str, bool]] = []
+    project_walls = [r.wall for r in results[project.name]]
     if include_gdal_calc:
-        ratio = project_median.wall / medians[chosen[1].name].wall
+        ratio = paired_ratio(project_walls, [r.wall for r in results[chosen[1].name]])
         rows.append(
             (
                 "wall project / gdal_calc",
@@ -509,7 +531,7 @@ def report(
                 ratio <= WALL_RATIO_TARGET,
             )
         )
-    ratio = project_median.wall / medians[naive.name].wall
+    ratio = paired_ratio(project_walls, [r.wall for r in results[naive.name]])
     rows.append(
         (
             "wall project / naive",
@@ -518,11 +540,12 @@ def report(
             ratio <= WALL_RATIO_TARGET,
         )
     )
-    cpu_ratio = project_median.cpu / floor.cpu
+    cpu_ratios = [r.cpu / f.cpu for r, f in zip(results[project.name], floors, strict=True)]
+    cpu_ratio = median(cpu_ratios)
     rows.append(
         (
             "CPU project / floor",
-            f"{cpu_ratio:.2f} ({project_median.cpu:.2f} s / {floor.cpu:.2f} s)",
+            f"{cpu_ratio:.2f} (rounds: {', '.join(f'{r:.2f}' for r in cpu_ratios)})",
             f"<= {CPU_FLOOR_RATIO_TARGET}",
             cpu_ratio <= CPU_FLOOR_RATIO_TARGET,
         )
@@ -723,9 +746,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"\n{bench_scene.name} scene: timing {len(chosen)} methods x {args.repeat} runs "
             f"on {bench_scene.red.parent} ..."
         )
-        results = time_methods(bench_scene, chosen, args.repeat)
-        floor = measure_floor(bench_scene, chosen[0].output, args.repeat)
-        correct &= report(results, chosen, include_gdal_calc, floor)
+        results, floors = time_methods(bench_scene, chosen, args.repeat)
+        correct &= report(results, chosen, include_gdal_calc, floors)
     if not args.skip_aoi:
         report_aoi(measure_aoi_read(scene))
     if not args.skip_backfill:

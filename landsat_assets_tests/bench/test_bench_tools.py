@@ -129,3 +129,12 @@ def test_the_project_is_timed_with_its_bytecode_written(tmp_path: Path) -> None:
     bench.compile_bytecode(package)
     for module in package.rglob("*.py"):
         assert Path(importlib.util.cache_from_source(str(module))).is_file(), module
+
+
+def test_ratios_pair_the_runs_of_one_round():
+    """A slow minute slows both runs of its round: their ratio holds, where the ratio of the
+    medians would compare a slow run with a fast one."""
+    project = [2.0, 3.0, 2.1]
+    floor = [1.6, 2.4, 1.7]
+    assert bench.paired_ratio(project, floor) == pytest.approx(1.25)
+    assert bench.median(project) / bench.median(floor) != pytest.approx(1.25)
