@@ -38,6 +38,7 @@ LAYERS = [
     ("automation", "assets", "jobs", "materializations", "inflight"),
     ("freshness", "sensors", "runner", "definitions"),
     ("cli",),
+    ("launcher",),
 ]
 """Each module may import its own layer and the layers before it, never one after it."""
 
