@@ -194,6 +194,7 @@ ENVIRONMENT_READERS = {
     "definitions.py": "builds Settings for the code location; AWS variables for boto3",
     "cli.py": "builds Settings for a command; DAGSTER_HOME for Dagster",
     "assets/user_script.py": "the script's own process environment (PATH, GDAL data)",
+    "launcher.py": "OpenBLAS's thread count around numpy's import, unless the user set it",
 }
 
 
