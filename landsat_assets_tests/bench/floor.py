@@ -5,7 +5,10 @@ file of the project's making).
 
 Decode reads every band block by block, as the project does, in this thread. Encode copies
 an uncompressed tiled GeoTIFF of the project's own NDVI output (written before the clock
-starts) through `cog.publish_cog` with `INDEX_COG`: the encode the project pays. Wall and CPU
+starts) through `cog.publish_cog` with `INDEX_COG`, GDAL building the AVERAGE overviews from
+it: the bare encode with the project's codec and overview settings. (The project itself
+averages its overview levels from its blocks as it writes them and has the COG driver copy
+them, which costs less than GDAL's own; docs/performance.md.) Wall and CPU
 (user + system of every thread, `getrusage`) of the two phases are printed as JSON; the
 interpreter's start-up and imports are not part of the floor.
 
