@@ -51,10 +51,11 @@ class SpilledChunks:
         self._in_memory.clear()
         self._held_bytes = 0
 
-    def values(self, key: Hashable) -> np.ndarray:
-        """Every value appended under `key`, in the order appended."""
+    def values(self, key: Hashable, dtype: type[np.floating] = np.float32) -> np.ndarray:
+        """Every value appended under `key`, in the order appended, as `dtype` (converted
+        while they are put together, not in a second copy)."""
         parts = list(self.chunks(key))
-        return np.concatenate(parts) if parts else np.empty(0, dtype=np.float32)
+        return np.concatenate(parts, dtype=dtype) if parts else np.empty(0, dtype=dtype)
 
     def chunks(self, key: Hashable) -> Iterator[np.ndarray]:
         """The chunks appended under `key`, in the order appended, one at a time: for a

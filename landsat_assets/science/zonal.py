@@ -178,7 +178,7 @@ class FieldAccumulator:
         try:
             for position, name in enumerate(self.indices):
                 for number in range(1, self.count + 1):
-                    described = _describe(self.values.values((name, number)).astype(np.float64))
+                    described = _describe(self.values.values((name, number), np.float64))
                     count = described.pop("valid_pixel_count")
                     if position == 0:
                         results[number - 1]["valid_pixel_count"] = count
@@ -189,16 +189,21 @@ class FieldAccumulator:
 
 
 def _describe(values: np.ndarray) -> dict[str, float | int]:
+    """The statistics of `values` (float64), which it reorders: the sums, whose last bits
+    depend on the order, come first, then the percentiles partition the array in place
+    instead of a copy of it."""
     if values.size == 0:
         return {"valid_pixel_count": 0, **dict.fromkeys(STATISTIC_NAMES, math.nan)}
-    p10, median, p90 = np.percentile(values, PERCENTILES)
+    mean, std = float(values.mean()), float(values.std())
+    minimum, maximum = float(values.min()), float(values.max())
+    p10, median, p90 = np.percentile(values, PERCENTILES, overwrite_input=True)
     return {
         "valid_pixel_count": int(values.size),
-        "mean": float(values.mean()),
+        "mean": mean,
         "median": float(median),
-        "std": float(values.std()),
-        "min": float(values.min()),
-        "max": float(values.max()),
+        "std": std,
+        "min": minimum,
+        "max": maximum,
         "p10": float(p10),
         "p90": float(p90),
     }
