@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import glob
 import os
 import shutil
 import uuid
@@ -123,7 +124,7 @@ def scratch_path(final: Path) -> Iterator[Path]:
     try:
         yield scratch
     finally:
-        for path in (scratch, *scratch.parent.glob(f"{scratch.stem}.*")):
+        for path in (scratch, *scratch.parent.glob(f"{glob.escape(scratch.stem)}.*")):
             path.unlink(missing_ok=True)
 
 
@@ -191,6 +192,8 @@ class AveragedOverviews:
         window: Window,
     ) -> None:
         """Write every level's pixels over one block of band `band` (block-aligned `window`)."""
+        if window.row_off % self.factors[-1] or window.col_off % self.factors[-1]:
+            raise ValueError(f"{self.scratch.name}: {window} is not aligned to the blocks")
         for dataset, factor, level in zip(
             levels, self.factors, block_levels(values, self.factors), strict=True
         ):

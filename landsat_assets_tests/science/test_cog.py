@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import rasterio
 from affine import Affine
+from rasterio.windows import Window
 from rio_cogeo.cogeo import cog_validate
 
 from landsat_assets.science.cog import CLASS_COG, INDEX_COG, cog_draft
@@ -91,3 +92,23 @@ def test_other_products_get_gdal_overviews(tmp_path):
     with rasterio.open(out) as dataset:
         assert dataset.overviews(1) == [2]
         assert np.array_equal(dataset.read(1), classes)
+
+
+def test_a_block_off_the_grid_is_refused(tmp_path):
+    """Its overview pixels would land between the levels' pixels."""
+    out = tmp_path / "index.tif"
+    with pytest.raises(ValueError, match="not aligned"):
+        with cog_draft(out, PROFILE | {"count": 1}, INDEX_COG) as draft:
+            with draft.writer() as dst:
+                draft.write_band(dst, 1, _values(1)[:512, 1:513].copy(), Window(1, 0, 512, 512))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_scratch_files_of_a_name_with_glob_characters_are_removed(tmp_path):
+    out = tmp_path / "index [v1].tif"
+    values = _values(1)
+    with cog_draft(out, PROFILE | {"count": 1}, INDEX_COG) as draft:
+        with draft.writer() as dst:
+            for window in block_windows(*values.shape):
+                draft.write_band(dst, 1, values[window.toslices()].copy(), window)
+    assert [p.name for p in tmp_path.iterdir()] == ["index [v1].tif"]
