@@ -9,6 +9,7 @@ read back, that key's own values.
 
 from __future__ import annotations
 
+import os
 import tempfile
 from collections import defaultdict
 from collections.abc import Hashable, Iterator
@@ -64,10 +65,24 @@ class SpilledChunks:
             yield self._read(offset, count)
         yield from self._in_memory.get(key, [])
 
+    def count(self, key: Hashable) -> int:
+        """How many values were appended under `key`."""
+        spilled = sum(count for _, count in self._spilled.get(key, []))
+        return spilled + sum(chunk.size for chunk in self._in_memory.get(key, []))
+
     def _read(self, offset: int, count: int) -> np.ndarray:
+        """`count` values at byte `offset` of the scratch file, by positional reads (no shared
+        file position): several threads may read back different keys at once."""
         assert self._file is not None
-        self._file.seek(offset)
-        return np.fromfile(self._file, dtype=np.float32, count=count)
+        values = np.empty(count, dtype=np.float32)
+        buffer = memoryview(values).cast("B")
+        done = 0
+        while done < buffer.nbytes:
+            read = os.preadv(self._file.fileno(), [buffer[done:]], offset + done)
+            if read == 0:
+                raise EOFError(f"the values scratch file ends at byte {offset + done}")
+            done += read
+        return values
 
     def close(self) -> None:
         """Drop the scratch file (and everything held)."""

@@ -14,14 +14,17 @@ percentiles with linear interpolation between ranks (numpy's default; the median
 count is the mean of the two middle values, as for a scene). Each block's valid values
 are grouped by field as they stream by and kept until the end (4 bytes per valid pixel
 inside a field and index): in memory up to a budget, in a scratch file beyond it
-(`spill.py`), so memory stays at the budget plus the largest field's values.
+(`spill.py`), so memory stays at the budget plus the largest field's values (or, when
+several fit the budget, as many fields' values as the statistics' threads read back).
 """
 
 from __future__ import annotations
 
 import functools
 import math
+import os
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -139,10 +142,11 @@ class FieldAccumulator:
         if not inside.any():
             return
         field_labels = labels[inside].astype(np.int64)
-        combined = field_labels * _CLASSES + classes[inside]
-        self.class_counts += np.bincount(combined, minlength=(self.count + 1) * _CLASSES).reshape(
-            self.count + 1, _CLASSES
-        )
+        # Counted from the block's lowest label: a table of the labels it holds, not one of
+        # every field's (2 MB per block for 1,024 fields, zeroed and added each time).
+        first = int(field_labels.min()) * _CLASSES
+        counts = np.bincount(field_labels * _CLASSES + classes[inside] - first)
+        self.class_counts.reshape(-1)[first : first + counts.size] += counts
         for name in self.indices:
             self._add_values(name, field_labels, values[name][inside])
 
@@ -156,8 +160,10 @@ class FieldAccumulator:
             return
         order = np.argsort(labels_of_values, kind="stable")
         labels_of_values, values = labels_of_values[order], values[order]
-        present, starts = np.unique(labels_of_values, return_index=True)
-        for number, chunk in zip(present, np.split(values, starts[1:]), strict=True):
+        # Sorted already: each field starts where the label changes (np.unique sorts again).
+        starts = np.flatnonzero(labels_of_values[1:] != labels_of_values[:-1]) + 1
+        present = labels_of_values[np.concatenate(([0], starts))]
+        for number, chunk in zip(present, np.split(values, starts), strict=True):
             self.values.append((name, int(number)), chunk)
 
     @property
@@ -173,19 +179,34 @@ class FieldAccumulator:
     def statistics(self) -> list[dict[str, float | int]]:
         """For each field in order: `valid_pixel_count` (of the first index) and the
         statistics of each index's values as `<index>_<statistic>` (NaN without values).
-        The values are read back one field and index at a time, then dropped."""
-        results: list[dict[str, float | int]] = [{} for _ in range(self.count)]
+
+        The values are read back one field and index at a time, then dropped; on
+        `statistics_threads` threads at once (numpy's partition and sums run without the
+        GIL: 0.59 -> 0.37 s for 1,024 fields over a full scene on two cores,
+        docs/performance.md), so that memory holds at most that many fields' values."""
+        keys = [(name, number) for name in self.indices for number in range(1, self.count + 1)]
         try:
-            for position, name in enumerate(self.indices):
-                for number in range(1, self.count + 1):
-                    described = _describe(self.values.values((name, number), np.float64))
-                    count = described.pop("valid_pixel_count")
-                    if position == 0:
-                        results[number - 1]["valid_pixel_count"] = count
-                    results[number - 1].update({f"{name}_{k}": v for k, v in described.items()})
+            with ThreadPoolExecutor(self.statistics_threads(keys)) as pool:
+                described = list(
+                    pool.map(lambda key: _describe(self.values.values(key, np.float64)), keys)
+                )
         finally:
             self.values.close()
+        results: list[dict[str, float | int]] = [{} for _ in range(self.count)]
+        for (name, number), statistics in zip(keys, described, strict=True):
+            count = statistics.pop("valid_pixel_count")
+            if name == self.indices[0]:
+                results[number - 1]["valid_pixel_count"] = count
+            results[number - 1].update({f"{name}_{k}": v for k, v in statistics.items()})
         return results
+
+    def statistics_threads(self, keys: Sequence[tuple[str, int]]) -> int:
+        """One thread per core, or one when that many of the largest field's values (as
+        float64) would not fit in the values budget: a few fields covering a whole scene
+        are read back one at a time, as before."""
+        threads = len(os.sched_getaffinity(0))
+        largest = max((self.values.count(key) for key in keys), default=0)
+        return threads if threads * largest * 8 <= self.budget_bytes else 1
 
 
 def _describe(values: np.ndarray) -> dict[str, float | int]:

@@ -5,6 +5,7 @@ and the clear mask from the QA bits written out in plain numpy."""
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,7 @@ from rasterio.warp import transform_geom
 from shapely.geometry import Polygon, box, mapping, shape
 
 from landsat_assets.science.blocks import BandSource, ScaledBand
-from landsat_assets.science.spill import SpilledChunks
+from landsat_assets.science.spill import DEFAULT_BUDGET_BYTES, SpilledChunks
 from landsat_assets.science.status import SceneStatus
 from landsat_assets.science.windows import block_windows
 from landsat_assets.science.zonal import (
@@ -206,6 +207,9 @@ def test_the_accumulator_merges_blocks_exactly():
     for rows in (slice(0, 17), slice(17, 60)):
         blocks.add(labels[rows], classes[rows], {"ndvi": index[rows]})
     assert (whole.class_counts == blocks.class_counts).all()
+    for number in range(1, 4):
+        expected = np.bincount(classes[labels == number], minlength=256)
+        assert np.array_equal(whole.class_counts[number], expected)
     for number, (one, other) in enumerate(
         zip(whole.statistics(), blocks.statistics(), strict=True), start=1
     ):
@@ -228,6 +232,38 @@ def test_values_beyond_the_budget_go_to_disk_and_give_the_same_statistics():
     assert in_memory.values.spilled_bytes == 0
     assert spilling.values.spilled_bytes == 4 * int((~np.isnan(index) & (labels > 0)).sum())
     assert spilling.statistics() == in_memory.statistics()
+
+
+@pytest.mark.parametrize("budget_bytes", [4096, 64 * 1024 * 1024])
+def test_statistics_read_back_on_several_threads_equal_those_read_on_one(budget_bytes, monkeypatch):
+    """Spilled (positional reads of the scratch file from every thread) or in memory."""
+    rng = np.random.default_rng(12)
+    labels = rng.integers(0, 41, (400, 300)).astype(np.int32)
+    classes = np.full(labels.shape, 1, dtype=np.uint8)
+    index = rng.normal(size=labels.shape).astype(np.float32)
+    index[rng.random(labels.shape) < 0.2] = np.nan
+
+    def statistics(threads: int) -> list[dict[str, float | int]]:
+        accumulator = FieldAccumulator(40, budget_bytes=budget_bytes)
+        for rows in (slice(0, 150), slice(150, 400)):
+            accumulator.add(labels[rows], classes[rows], {"ndvi": index[rows]})
+        monkeypatch.setattr(FieldAccumulator, "statistics_threads", lambda self, keys: threads)
+        return accumulator.statistics()
+
+    assert statistics(4) == statistics(1)
+
+
+def test_statistics_threads_hold_at_most_the_budget():
+    """Two of the largest field's values as float64 (2 x 300 x 8 bytes) do not fit in 4,000
+    bytes: one thread; with the default budget, one per core."""
+    labels = np.array([[1] * 300 + [2] * 200], dtype=np.int32)
+    keys = [("ndvi", 1), ("ndvi", 2)]
+    for budget, threads in ((4000, 1), (DEFAULT_BUDGET_BYTES, len(os.sched_getaffinity(0)))):
+        accumulator = FieldAccumulator(2, budget_bytes=budget)
+        values = np.zeros(labels.shape, dtype=np.float32)
+        accumulator.add(labels, np.ones(labels.shape, dtype=np.uint8), {"ndvi": values})
+        assert accumulator.values.count(keys[0]) == 300
+        assert accumulator.statistics_threads(keys) == threads
 
 
 def test_spilled_chunks_come_back_in_order_per_key():
