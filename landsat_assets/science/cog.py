@@ -154,6 +154,7 @@ class AveragedOverviews:
         self.factors = factors
         self.paths = [scratch_sibling(scratch, f"overview{factor}.tif") for factor in factors]
         self.pixels_added = 0
+        self._levels: list[rasterio.io.DatasetWriter] = []
 
     @classmethod
     def for_raster(cls, scratch: Path, profile: Mapping[str, Any]) -> AveragedOverviews | None:
@@ -165,13 +166,17 @@ class AveragedOverviews:
         return cls(scratch, profile, factors)
 
     @contextlib.contextmanager
-    def writers(self) -> Iterator[list[rasterio.io.DatasetWriter]]:
-        """Every level's scratch file, open for writing."""
+    def opened(self) -> Iterator[None]:
+        """Every level's scratch file open for writing (`add`) inside the block."""
         with contextlib.ExitStack() as stack:
-            yield [
+            self._levels = [
                 stack.enter_context(rasterio.open(path, "w", **self._level_profile(factor)))
                 for path, factor in zip(self.paths, self.factors, strict=True)
             ]
+            try:
+                yield
+            finally:
+                self._levels = []
 
     def _level_profile(self, factor: int) -> dict[str, Any]:
         height, width = level_shape(self.profile["height"], self.profile["width"], factor)
@@ -184,18 +189,13 @@ class AveragedOverviews:
             "transform": transform,
         }
 
-    def add(
-        self,
-        levels: list[rasterio.io.DatasetWriter],
-        band: int,
-        values: np.ndarray,
-        window: Window,
-    ) -> None:
-        """Write every level's pixels over one block of band `band` (block-aligned `window`)."""
+    def add(self, band: int, values: np.ndarray, window: Window) -> None:
+        """Write every level's pixels over one block of band `band` (block-aligned `window`)
+        to the levels `opened` holds open."""
         if window.row_off % self.factors[-1] or window.col_off % self.factors[-1]:
             raise ValueError(f"{self.scratch.name}: {window} is not aligned to the blocks")
         for dataset, factor, level in zip(
-            levels, self.factors, block_levels(values, self.factors), strict=True
+            self._levels, self.factors, block_levels(values, self.factors), strict=True
         ):
             level_window = Window(
                 window.col_off // factor, window.row_off // factor, level.shape[1], level.shape[0]
@@ -238,7 +238,6 @@ class CogDraft:
         self.overviews = (
             AveragedOverviews.for_raster(scratch, profile) if cog.overviews_from_blocks else None
         )
-        self._levels: list[rasterio.io.DatasetWriter] = []
 
     @contextlib.contextmanager
     def writer(self) -> Iterator[rasterio.io.DatasetWriter]:
@@ -249,11 +248,8 @@ class CogDraft:
                 rasterio.open(self.path, "w", **SCRATCH_PROFILE, **self.profile)
             )
             if self.overviews is not None:
-                self._levels = stack.enter_context(self.overviews.writers())
-            try:
-                yield dataset
-            finally:
-                self._levels = []
+                stack.enter_context(self.overviews.opened())
+            yield dataset
 
     def write_band(
         self, dataset: rasterio.io.DatasetWriter, band: int, values: np.ndarray, window: Window
@@ -264,7 +260,7 @@ class CogDraft:
         # first (0.05 s per full scene).
         dataset.write(values[np.newaxis], [band], window=window)
         if self.overviews is not None:
-            self.overviews.add(self._levels, band, values, window)
+            self.overviews.add(band, values, window)
 
     def publish(self, final: Path) -> None:
         """Copy the written scratch file, with its overviews, to a COG at `final`."""

@@ -1,11 +1,12 @@
 """Averaged overview levels of a float raster, built from its blocks as they are written.
 
 GDAL's COG driver makes a product's AVERAGE overviews by reading the finished raster back,
-averaging it into a temporary compressed file and copying that file into the COG: on a
-full-scene NDVI, 0.65 s of the copy's 1.7 s of CPU (docs/performance.md). Every block is in
-memory once, when it is written; its share of every level costs little more than summing
-its pixels in pairs. The levels go to scratch GeoTIFFs that the COG driver copies as they
-are (`OVERVIEWS=FORCE_USE_EXISTING`).
+averaging it into a temporary compressed file and copying that file into the COG: a
+full-scene NDVI's copy took 1.71-1.74 s of CPU with them, 0.76-0.79 s without overviews and
+1.06-1.07 s given the levels (docs/performance.md). Every block is in memory once, when it
+is written; its share of every level costs little more than summing its pixels in pairs
+(0.15 s per full scene). The levels go to scratch GeoTIFFs that the COG driver copies as
+they are (`OVERVIEWS=FORCE_USE_EXISTING`).
 
 A level's pixel is the mean of the valid (non-NaN) raster pixels it covers, NaN when there
 are none: level `f` (a power of two) covers `f` x `f` raster pixels from the origin, so its

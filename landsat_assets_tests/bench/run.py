@@ -471,9 +471,14 @@ def measure_floor(scene: Scene, project_output: Path) -> Floor:
     return Floor(*(run[key] for key in Floor.__dataclass_fields__))
 
 
+def round_ratios(numerators: list[float], denominators: list[float]) -> list[float]:
+    """The ratio of the two runs of each round."""
+    return [a / b for a, b in zip(numerators, denominators, strict=True)]
+
+
 def paired_ratio(numerators: list[float], denominators: list[float]) -> float:
     """The median of the ratios of runs of the same round."""
-    return median([a / b for a, b in zip(numerators, denominators, strict=True)])
+    return median(round_ratios(numerators, denominators))
 
 
 def report(
@@ -540,7 +545,7 @@ def report(
             ratio <= WALL_RATIO_TARGET,
         )
     )
-    cpu_ratios = [r.cpu / f.cpu for r, f in zip(results[project.name], floors, strict=True)]
+    cpu_ratios = round_ratios([r.cpu for r in results[project.name]], [f.cpu for f in floors])
     cpu_ratio = median(cpu_ratios)
     rows.append(
         (
